@@ -1,0 +1,174 @@
+// Public types of the `replikit` package (hand-written; the generated glue types are in glue.d.ts).
+
+/** Where reads go. Writes always go to the primary. Default `'replicaPreferred'`. */
+export type ReadPreference = 'primary' | 'primaryPreferred' | 'replica' | 'replicaPreferred' | 'nearest';
+
+/** `'session'` (default): reads never return data older than this client's own acknowledged writes. */
+export type Consistency = 'session' | 'eventual';
+
+/** How far a write travels before it is acknowledged. Default `'quorum'`. */
+export type Durability = 'local' | 'quorum' | 'visible';
+
+export type Role = 'primary' | 'replica';
+
+export interface EndpointOptions {
+  /** Base URL of a gateway, `http://` or `https://`, no query or credentials. */
+  url: string;
+  /** The configured role; the endpoint's health reports have the last word. */
+  role?: Role;
+}
+
+export interface HealthOptions {
+  /** Time between health checks of one endpoint, in ms. Default 1000, at least 50. */
+  intervalMs?: number;
+  /** A health check slower than this counts as failed, in ms. Default 1000, at least 10. */
+  timeoutMs?: number;
+  /** Failed checks in a row before an endpoint is `down`. Default 2, 1 to 100. */
+  failureThreshold?: number;
+}
+
+export interface RetryOptions {
+  /** Attempts per operation, the first included. Default 3, 1 to 20. */
+  maxAttempts?: number;
+  /** Full-jitter backoff base, in ms. Default 25. */
+  baseDelayMs?: number;
+  /** Backoff cap, in ms. Default 1000; not below baseDelayMs. */
+  maxDelayMs?: number;
+}
+
+interface CommonOptions {
+  readPreference?: ReadPreference;
+  consistency?: Consistency;
+  /** Replicas reporting more lag than this are not read from, in ms. Default 30000. */
+  maxStalenessMs?: number;
+  health?: HealthOptions;
+  /** Timeout of one request to one endpoint, in ms. Default 5000. */
+  requestTimeoutMs?: number;
+  /** How long a write waits for a usable primary before failing with `no_primary`, in ms. Default 5000. */
+  primaryWaitMs?: number;
+  durability?: Durability;
+  retry?: RetryOptions;
+  /** Extra request headers (e.g. Authorization), sent to the configured endpoints only. */
+  headers?: Record<string, string>;
+}
+
+/**
+ * Options of {@link createClient}: either `endpoints`, or the `primary` / `replicas` shorthand.
+ * Every duration is in milliseconds and at most one hour. Unknown keys are rejected.
+ */
+export type ClientOptions = CommonOptions &
+  (
+    | { endpoints: EndpointOptions[]; primary?: never; replicas?: never }
+    | { primary?: string; replicas?: string[]; endpoints?: never }
+  );
+
+/** A stored document. `version` is incremented by every write of it. */
+export interface Doc<T extends object = Record<string, unknown>> {
+  id: string;
+  version: number;
+  data: T;
+  /** RFC 3339 time of the last write, as the server reported it. */
+  updatedAt: string;
+}
+
+export type EndpointState = 'unknown' | 'up' | 'suspect' | 'down';
+
+/** One endpoint as the client sees it (`db.topology()`). */
+export interface EndpointInfo {
+  url: string;
+  nodeId: string | null;
+  role: Role | null;
+  state: EndpointState;
+  rttMs: number | null;
+  lagMs: number | null;
+  term: number | null;
+  position: number | null;
+  lastError: string | null;
+}
+
+/** Stable error codes; `ReplikitError.code` is one of these. */
+export type ErrorCode =
+  | 'invalid_argument'
+  | 'conflict'
+  | 'no_primary'
+  | 'unavailable'
+  | 'timeout'
+  | 'protocol'
+  | 'unauthorized'
+  | 'aborted'
+  | 'storage'
+  | 'quota';
+
+/** Every rejection of the SDK is a `ReplikitError`. */
+export declare class ReplikitError extends Error {
+  constructor(message: string, details?: Partial<Pick<ReplikitError, 'code' | 'retryable' | 'status' | 'endpoint' | 'argument' | 'current'>>);
+  readonly name: 'ReplikitError';
+  readonly code: ErrorCode;
+  /** Whether the same operation may succeed later. */
+  readonly retryable: boolean;
+  /** The HTTP status, when an endpoint answered. */
+  readonly status?: number;
+  /** The endpoint that failed, when one did. */
+  readonly endpoint?: string;
+  /** For `invalid_argument`: the option or argument at fault, by JSON path (`health.intervalMs`). */
+  readonly argument?: string;
+  /** For `conflict`: the server's current document (or null when it was deleted). */
+  readonly current?: Doc | null;
+}
+
+/** Events and the payload each passes to its listener. */
+export interface ClientEvents {
+  topology: EndpointInfo[];
+  primary: { url: string | null; term: number | null };
+  endpointDown: EndpointInfo;
+  endpointUp: EndpointInfo;
+  retry: { attempt: number; endpoint: string; error: ReplikitError };
+}
+
+export type ClientEvent = keyof ClientEvents;
+
+/** A handle on one collection (`[A-Za-z0-9_-]{1,64}`). */
+export interface Collection<T extends object = Record<string, unknown>> {
+  readonly name: string;
+}
+
+export interface Client {
+  /**
+   * A handle on a collection; throws `invalid_argument` for a bad name.
+   * @example
+   * const users = db.collection<{ name: string }>('users');
+   */
+  collection<T extends object = Record<string, unknown>>(name: string): Collection<T>;
+  /** A snapshot of every endpoint. */
+  topology(): EndpointInfo[];
+  /** The validated options with defaults filled in (header values are omitted). */
+  effectiveOptions(): Required<Omit<CommonOptions, 'headers'>> & { endpoints: EndpointOptions[]; headers: string[] };
+  /**
+   * Subscribes to an event; returns a function that unsubscribes. An unknown event name throws `invalid_argument`.
+   * @example
+   * const off = db.on('primary', ({ url }) => console.log('primary is now', url));
+   */
+  on<E extends ClientEvent>(event: E, listener: (payload: ClientEvents[E]) => void): () => void;
+  /** Listeners subscribed to `event`. */
+  listenerCount(event: ClientEvent): number;
+  /** Stops timers and in-flight work; later calls reject with `aborted`. */
+  close(): Promise<void>;
+}
+
+/**
+ * Creates a client; loads the WebAssembly module first if needed. Rejects with `invalid_argument` naming
+ * the option at fault.
+ * @example
+ * import { createClient } from 'replikit';
+ * const db = await createClient({ primary: 'http://127.0.0.1:7100', replicas: ['http://127.0.0.1:7101'] });
+ */
+export declare function createClient(options: ClientOptions): Promise<Client>;
+
+/**
+ * Loads the WebAssembly module ahead of time (optional: `createClient` does it). In browsers it fetches
+ * `replikit.wasm` from next to the entry file unless given a URL, Response, or compiled Module.
+ */
+export declare function init(input?: string | URL | Request | Response | BufferSource | WebAssembly.Module): Promise<void>;
+
+/** The SDK version. Call after `init()` (or after `createClient` resolved). */
+export declare function version(): string;

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# `npm test`: bootstraps what is missing, builds the package, then runs every test layer in turn and
+# fails if any layer fails. Each layer is named as it starts; a summary closes the run.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+bash scripts/bootstrap.sh test || exit 1
+node scripts/build.mjs || exit 1
+
+export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER="$root/.tools/bin/wasm-bindgen-test-runner"
+export CHROMEDRIVER=/usr/bin/chromedriver
+mkdir -p target/pack && rm -f target/pack/replikit-*.tgz
+npm pack --silent --pack-destination target/pack >/dev/null || exit 1
+export REPLIKIT_TARBALL="$root/$(ls target/pack/replikit-*.tgz)"
+
+passed=(); failed=()
+layer() {
+  local name=$1; shift
+  echo; echo "=== layer: $name"
+  local start=$SECONDS
+  if "$@"; then passed+=("$name"); echo "=== $name: ok ($((SECONDS - start)) s)"
+  else failed+=("$name"); echo "=== $name: FAILED ($((SECONDS - start)) s)"; fi
+}
+
+layer "native (cargo test --workspace)" cargo test --workspace --quiet
+# fake-indexeddb gives Node an IndexedDB; NODE_ARGS is split on commas, hence `=`.
+layer "wasm in Node (wasm-bindgen-test)" env NODE_ARGS="--require=$root/node_modules/fake-indexeddb/auto/index.js" \
+  cargo test -p replikit --target wasm32-unknown-unknown --test wasm_node
+layer "wasm in headless Chromium (wasm-bindgen-test)" \
+  cargo test -p replikit --target wasm32-unknown-unknown --test wasm_browser
+layer "JS: package API, npm tarball, tsc" node --test tests/js/
+layer "packaging: Vite app in headless Chromium" node --test tests/packaging/
+
+echo
+for n in "${passed[@]}"; do echo "  ok      $n"; done
+for n in "${failed[@]+"${failed[@]}"}"; do echo "  FAILED  $n"; done
+echo "layers: ${#passed[@]} passed, ${#failed[@]} failed"
+[ ${#failed[@]} -eq 0 ]

@@ -1,0 +1,116 @@
+//! Documents and the names that address them.
+//!
+//! The rules match protocol v1 (docs/PROTOCOL.md), so a bad name is rejected before any request is made:
+//! a collection is `[A-Za-z0-9_-]{1,64}`; an id is 1 to 256 bytes of UTF-8 and neither `.` nor `..`.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::error::Error;
+
+/// A stored document, as the protocol and the JS API both spell it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Doc {
+    pub id: String,
+    /// Incremented by every write of this document.
+    pub version: u64,
+    pub data: Map<String, Value>,
+    /// RFC 3339 time of the last write, as the server reported it.
+    pub updated_at: String,
+}
+
+/// A collection name checked against the protocol's rules.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CollectionName(String);
+
+impl CollectionName {
+    pub fn parse(name: &str) -> Result<Self, Error> {
+        let ok = (1..=64).contains(&name.len())
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if !ok {
+            return Err(Error::invalid(
+                "collection",
+                format!("{name:?} must be 1 to 64 characters of A-Z, a-z, 0-9, '_' or '-'"),
+            ));
+        }
+        Ok(CollectionName(name.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Checks a document id against the protocol's rules.
+pub fn check_id(id: &str) -> Result<(), Error> {
+    if id.is_empty() {
+        return Err(Error::invalid("id", "must not be empty"));
+    }
+    if id.len() > 256 {
+        return Err(Error::invalid("id", format!("is {} bytes; at most 256 are allowed", id.len())));
+    }
+    if id == "." || id == ".." {
+        return Err(Error::invalid("id", format!("{id:?} is reserved")));
+    }
+    Ok(())
+}
+
+/// Checks that a value given as document data is a JSON object.
+pub fn check_data(data: Value) -> Result<Map<String, Value>, Error> {
+    match data {
+        Value::Object(map) => Ok(map),
+        other => Err(Error::invalid(
+            "data",
+            format!("must be a plain object, got {}", kind(&other)),
+        )),
+    }
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn collection_names_follow_the_protocol() {
+        assert!(CollectionName::parse("users_2-a").is_ok());
+        assert!(CollectionName::parse("").is_err());
+        assert!(CollectionName::parse(&"a".repeat(65)).is_err());
+        assert!(CollectionName::parse("a/b").is_err());
+        assert!(CollectionName::parse("é").is_err());
+    }
+
+    #[test]
+    fn ids_follow_the_protocol() {
+        assert!(check_id("ü-any thing/ok").is_ok());
+        assert!(check_id("").is_err());
+        assert!(check_id("..").is_err());
+        assert!(check_id(&"x".repeat(257)).is_err());
+        assert!(check_id(&"x".repeat(256)).is_ok());
+    }
+
+    #[test]
+    fn data_must_be_an_object() {
+        assert!(check_data(json!({"a": 1})).is_ok());
+        let e = check_data(json!([1])).unwrap_err();
+        assert_eq!(e.to_string(), "invalid data: must be a plain object, got an array");
+    }
+
+    #[test]
+    fn doc_uses_the_protocol_field_names() {
+        let d: Doc = serde_json::from_value(json!({"id": "a", "version": 3, "data": {}, "updatedAt": "t"})).unwrap();
+        assert_eq!(serde_json::to_value(&d).unwrap()["updatedAt"], "t");
+    }
+}

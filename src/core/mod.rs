@@ -1,0 +1,15 @@
+//! The sans-IO core: every decision, none of the IO.
+//!
+//! Nothing here reads a clock, touches the network or storage, or knows about JavaScript (as quinn-proto:
+//! time arrives as `now_ms: u64`, requests leave as data). That is what lets every rule be tested natively
+//! and deterministically; `src/wasm` does the IO and feeds the results back.
+
+pub mod document;
+pub mod error;
+pub mod options;
+pub mod topology;
+
+pub use document::{check_data, check_id, CollectionName, Doc};
+pub use error::Error;
+pub use options::{Config, Consistency, Durability, ReadPreference, Role};
+pub use topology::{EndpointState, EndpointView, Topology};

@@ -1,0 +1,335 @@
+//! Client options: parsed from the JSON object given to `createClient`, validated once, then immutable.
+//!
+//! Defaults follow the MongoDB drivers' SDAM and server-selection specs where one exists (a 15 ms latency
+//! window, a 30 s staleness bound) and are documented in `js/index.d.ts`. Every rejection names the option by
+//! its JSON path (`health.intervalMs`), so a typo in an app's config is found at start-up, not at the first
+//! failover.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::error::Error;
+
+/// Where reads go (writes always go to the primary).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ReadPreference {
+    Primary,
+    PrimaryPreferred,
+    Replica,
+    ReplicaPreferred,
+    Nearest,
+}
+
+/// Which reads a client accepts after its own writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Consistency {
+    /// Read-your-writes: reads carry the client's highest written position.
+    Session,
+    /// Any replica within the staleness bound will do.
+    Eventual,
+}
+
+/// How far a write must travel before it is acknowledged (protocol header `X-Replikit-Durability`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Durability {
+    Local,
+    Quorum,
+    Visible,
+}
+
+/// The role an endpoint is configured with; the health checks have the last word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Role {
+    Primary,
+    Replica,
+}
+
+/// Health-check settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthOptions {
+    pub interval_ms: u64,
+    pub timeout_ms: u64,
+    pub failure_threshold: u32,
+}
+
+/// Retry settings: attempts per operation and full-jitter backoff bounds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryOptions {
+    pub max_attempts: u32,
+    pub base_delay_ms: u64,
+    pub max_delay_ms: u64,
+}
+
+/// One configured endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointConfig {
+    /// Normalised base URL, without a trailing slash.
+    pub url: String,
+    pub role: Option<Role>,
+}
+
+/// Validated client configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub endpoints: Vec<EndpointConfig>,
+    pub read_preference: ReadPreference,
+    pub consistency: Consistency,
+    pub max_staleness_ms: u64,
+    pub health: HealthOptions,
+    pub request_timeout_ms: u64,
+    pub primary_wait_ms: u64,
+    pub durability: Durability,
+    pub retry: RetryOptions,
+    pub headers: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawOptions {
+    endpoints: Option<Vec<RawEndpoint>>,
+    primary: Option<String>,
+    replicas: Option<Vec<String>>,
+    read_preference: Option<ReadPreference>,
+    consistency: Option<Consistency>,
+    max_staleness_ms: Option<u64>,
+    health: Option<RawHealth>,
+    request_timeout_ms: Option<u64>,
+    primary_wait_ms: Option<u64>,
+    durability: Option<Durability>,
+    retry: Option<RawRetry>,
+    headers: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEndpoint {
+    url: String,
+    role: Option<Role>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawHealth {
+    interval_ms: Option<u64>,
+    timeout_ms: Option<u64>,
+    failure_threshold: Option<u32>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawRetry {
+    max_attempts: Option<u32>,
+    base_delay_ms: Option<u64>,
+    max_delay_ms: Option<u64>,
+}
+
+/// Upper bound for every duration option: one hour. Longer is a unit mistake (seconds vs milliseconds).
+const MAX_DURATION_MS: u64 = 3_600_000;
+
+impl Config {
+    /// Parses and validates the options object given to `createClient`.
+    pub fn from_json(options: Value) -> Result<Config, Error> {
+        if !options.is_object() {
+            return Err(Error::invalid("options", "must be an object"));
+        }
+        let raw: RawOptions = serde_path_to_error::deserialize(options).map_err(|e| {
+            let path = e.path().to_string();
+            let what = if path == "." { "options".to_string() } else { path };
+            Error::invalid(what, e.into_inner().to_string())
+        })?;
+        raw.validate()
+    }
+}
+
+impl RawOptions {
+    fn validate(self) -> Result<Config, Error> {
+        let endpoints = endpoints(self.endpoints, self.primary, self.replicas)?;
+        let raw_health = self.health.unwrap_or_default();
+        let health = HealthOptions {
+            interval_ms: ranged("health.intervalMs", raw_health.interval_ms, 1000, 50)?,
+            timeout_ms: ranged("health.timeoutMs", raw_health.timeout_ms, 1000, 10)?,
+            failure_threshold: raw_health.failure_threshold.unwrap_or(2),
+        };
+        if !(1..=100).contains(&health.failure_threshold) {
+            return Err(Error::invalid("health.failureThreshold", "must be between 1 and 100"));
+        }
+        let raw_retry = self.retry.unwrap_or_default();
+        let retry = RetryOptions {
+            max_attempts: raw_retry.max_attempts.unwrap_or(3),
+            base_delay_ms: ranged("retry.baseDelayMs", raw_retry.base_delay_ms, 25, 0)?,
+            max_delay_ms: ranged("retry.maxDelayMs", raw_retry.max_delay_ms, 1000, 0)?,
+        };
+        if !(1..=20).contains(&retry.max_attempts) {
+            return Err(Error::invalid("retry.maxAttempts", "must be between 1 and 20"));
+        }
+        if retry.base_delay_ms > retry.max_delay_ms {
+            return Err(Error::invalid("retry.baseDelayMs", "must not exceed retry.maxDelayMs"));
+        }
+        let headers = self.headers.unwrap_or_default();
+        for (name, value) in &headers {
+            check_header(name, value)?;
+        }
+        Ok(Config {
+            endpoints,
+            read_preference: self.read_preference.unwrap_or(ReadPreference::ReplicaPreferred),
+            consistency: self.consistency.unwrap_or(Consistency::Session),
+            max_staleness_ms: ranged("maxStalenessMs", self.max_staleness_ms, 30_000, 0)?,
+            health,
+            request_timeout_ms: ranged("requestTimeoutMs", self.request_timeout_ms, 5000, 10)?,
+            primary_wait_ms: ranged("primaryWaitMs", self.primary_wait_ms, 5000, 0)?,
+            durability: self.durability.unwrap_or(Durability::Quorum),
+            retry,
+            headers,
+        })
+    }
+}
+
+fn ranged(what: &str, value: Option<u64>, default: u64, min: u64) -> Result<u64, Error> {
+    let v = value.unwrap_or(default);
+    if v < min || v > MAX_DURATION_MS {
+        return Err(Error::invalid(
+            what,
+            format!("must be between {min} and {MAX_DURATION_MS} ms, got {v}"),
+        ));
+    }
+    Ok(v)
+}
+
+fn endpoints(
+    list: Option<Vec<RawEndpoint>>,
+    primary: Option<String>,
+    replicas: Option<Vec<String>>,
+) -> Result<Vec<EndpointConfig>, Error> {
+    let raw: Vec<(String, Option<Role>, String)> = match (list, primary, replicas) {
+        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+            return Err(Error::invalid(
+                "endpoints",
+                "give either `endpoints` or the `primary`/`replicas` shorthand, not both",
+            ))
+        }
+        (Some(list), None, None) => list
+            .into_iter()
+            .enumerate()
+            .map(|(i, e)| (e.url, e.role, format!("endpoints[{i}].url")))
+            .collect(),
+        (None, primary, replicas) => {
+            let mut out = Vec::new();
+            if let Some(p) = primary {
+                out.push((p, Some(Role::Primary), "primary".to_string()));
+            }
+            for (i, r) in replicas.unwrap_or_default().into_iter().enumerate() {
+                out.push((r, Some(Role::Replica), format!("replicas[{i}]")));
+            }
+            out
+        }
+    };
+    if raw.is_empty() {
+        return Err(Error::invalid("endpoints", "at least one endpoint is required"));
+    }
+    if raw.len() > 64 {
+        return Err(Error::invalid("endpoints", "at most 64 endpoints are supported"));
+    }
+    let mut out: Vec<EndpointConfig> = Vec::with_capacity(raw.len());
+    for (url, role, what) in raw {
+        let url = normalize_url(&what, &url)?;
+        if out.iter().any(|e| e.url == url) {
+            return Err(Error::invalid(what, format!("duplicate endpoint {url}")));
+        }
+        out.push(EndpointConfig { url, role });
+    }
+    Ok(out)
+}
+
+/// Accepts `http://host[:port][/base]` and `https://...`; returns it without a trailing slash.
+fn normalize_url(what: &str, url: &str) -> Result<String, Error> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .ok_or_else(|| Error::invalid(what, format!("{url:?} is not an http:// or https:// URL")))?;
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if host.is_empty() || host.contains('@') {
+        return Err(Error::invalid(what, format!("{url:?} has no host (or carries credentials)")));
+    }
+    if url.contains(['?', '#']) || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(Error::invalid(what, format!("{url:?} must not contain a query, fragment or spaces")));
+    }
+    Ok(url.trim_end_matches('/').to_string())
+}
+
+fn check_header(name: &str, value: &str) -> Result<(), Error> {
+    let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    if name.is_empty() || !name.chars().all(token) {
+        return Err(Error::invalid(format!("headers.{name}"), "is not a valid header name"));
+    }
+    if value.chars().any(|c| c == '\r' || c == '\n' || c == '\0') {
+        return Err(Error::invalid(format!("headers.{name}"), "value must not contain CR, LF or NUL"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn err(v: Value) -> (String, String) {
+        match Config::from_json(v).unwrap_err() {
+            Error::InvalidArgument { what, message } => (what, message),
+            other => panic!("expected invalid_argument, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn shorthand_fills_defaults() {
+        let c = Config::from_json(json!({"primary": "http://127.0.0.1:7100/", "replicas": ["http://127.0.0.1:7101"]}))
+            .unwrap();
+        assert_eq!(c.endpoints[0].url, "http://127.0.0.1:7100");
+        assert_eq!(c.endpoints[0].role, Some(Role::Primary));
+        assert_eq!(c.endpoints[1].role, Some(Role::Replica));
+        assert_eq!(c.read_preference, ReadPreference::ReplicaPreferred);
+        assert_eq!(c.consistency, Consistency::Session);
+        assert_eq!(c.health, HealthOptions { interval_ms: 1000, timeout_ms: 1000, failure_threshold: 2 });
+        assert_eq!(c.durability, Durability::Quorum);
+        assert_eq!(c.max_staleness_ms, 30_000);
+    }
+
+    #[test]
+    fn a_wrong_nested_option_is_named_by_its_path() {
+        let (what, msg) = err(json!({"primary": "http://a", "health": {"intervalMs": -5}}));
+        assert_eq!(what, "health.intervalMs");
+        assert!(msg.contains("-5"), "{msg}");
+        let (what, _) = err(json!({"primary": "http://a", "readPreference": "secondary"}));
+        assert_eq!(what, "readPreference");
+        let (what, msg) = err(json!({"primary": "http://a", "helth": {}}));
+        assert_eq!(what, "helth");
+        assert!(msg.contains("unknown field"), "{msg}");
+    }
+
+    #[test]
+    fn endpoints_are_checked() {
+        assert_eq!(err(json!({})).0, "endpoints");
+        assert_eq!(err(json!({"endpoints": [{"url": "ftp://x"}]})).0, "endpoints[0].url");
+        assert_eq!(err(json!({"primary": "http://a", "replicas": ["http://a/"]})).0, "replicas[0]");
+        assert_eq!(err(json!({"endpoints": [], "primary": "http://a"})).0, "endpoints");
+        assert_eq!(err(json!({"primary": "http://user:pw@a"})).0, "primary");
+        assert_eq!(err(json!("http://a")).0, "options");
+    }
+
+    #[test]
+    fn ranges_and_headers_are_checked() {
+        assert_eq!(err(json!({"primary": "http://a", "requestTimeoutMs": 7_200_000})).0, "requestTimeoutMs");
+        assert_eq!(err(json!({"primary": "http://a", "retry": {"maxAttempts": 0}})).0, "retry.maxAttempts");
+        assert_eq!(
+            err(json!({"primary": "http://a", "retry": {"baseDelayMs": 500, "maxDelayMs": 100}})).0,
+            "retry.baseDelayMs"
+        );
+        assert_eq!(err(json!({"primary": "http://a", "headers": {"X-A": "b\r\nc"}})).0, "headers.X-A");
+        assert_eq!(err(json!({"primary": "http://a", "headers": {"bad name": "x"}})).0, "headers.bad name");
+    }
+}

@@ -1,0 +1,47 @@
+// Compiled with `tsc --noEmit` against the installed package: the public types must accept correct use
+// and reject wrong use (each @ts-expect-error fails the build if the types let the mistake through).
+import { createClient, init, ReplikitError, version } from 'replikit';
+import type { Client, ClientOptions, Doc, EndpointInfo, ErrorCode } from 'replikit';
+
+interface User {
+  name: string;
+  age?: number;
+}
+
+export async function main(): Promise<void> {
+  await init();
+  const options: ClientOptions = {
+    primary: 'http://127.0.0.1:7100',
+    replicas: ['http://127.0.0.1:7101'],
+    readPreference: 'nearest',
+    health: { intervalMs: 500 },
+    durability: 'visible',
+    headers: { Authorization: 'Bearer t' },
+  };
+  const db: Client = await createClient(options);
+  const users = db.collection<User>('users');
+  const name: string = users.name;
+  const endpoints: EndpointInfo[] = db.topology();
+  const off: () => void = db.on('primary', (p) => console.log(p.url, p.term, name, endpoints.length));
+  db.on('retry', (r) => console.log(r.attempt, r.error.code));
+  off();
+  const doc: Doc<User> = { id: 'a', version: 1, data: { name: 'Ada' }, updatedAt: '' };
+  console.log(doc.data.name, version());
+  try {
+    await createClient({ endpoints: [{ url: 'http://a', role: 'replica' }] });
+  } catch (e) {
+    if (e instanceof ReplikitError) {
+      const code: ErrorCode = e.code;
+      console.log(code, e.retryable, e.argument, e.status);
+    }
+  }
+  // @ts-expect-error readPreference is a closed set
+  await createClient({ primary: 'http://a', readPreference: 'secondary' });
+  // @ts-expect-error endpoints and the primary shorthand are exclusive
+  await createClient({ primary: 'http://a', endpoints: [{ url: 'http://b' }] });
+  // @ts-expect-error unknown event
+  db.on('primry', () => {});
+  // @ts-expect-error durations are numbers
+  await createClient({ primary: 'http://a', requestTimeoutMs: '5s' });
+  await db.close();
+}
