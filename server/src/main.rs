@@ -1,1 +1,191 @@
-fn main() {}
+//! The `replikit-server` command line: `serve` (one gateway), `dev-cluster` (a local
+//! replicated backend with failover controls) and `ctl` (operator controls).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use replikit_server::cluster::{self, ClusterOptions, Replication};
+use replikit_server::gateway::{GatewayConfig, GatewayHandle};
+
+#[derive(Parser)]
+#[command(
+    name = "replikit-server",
+    version,
+    about = "Reference backend for Replikit: an HTTP gateway over PostgreSQL streaming replication"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve protocol v1 in front of one PostgreSQL node.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:7100")]
+        listen: SocketAddr,
+        /// libpq connection string of the node, e.g. "host=127.0.0.1 port=5432 user=postgres".
+        #[arg(long)]
+        pg: String,
+        /// This node's id, reported in X-Replikit-Node and /v1/health.
+        #[arg(long)]
+        node_id: String,
+        /// Require `Authorization: Bearer <token>` on every request.
+        #[arg(long)]
+        auth_token: Option<String>,
+        /// Allowed browser origin (repeatable; `*` for any).
+        #[arg(long)]
+        cors_origin: Vec<String>,
+    },
+    /// Run a PostgreSQL primary + streaming standbys + one gateway per node, until Ctrl-C.
+    DevCluster {
+        #[arg(long, default_value_t = 2)]
+        replicas: usize,
+        /// Gateway port of n0; n1.. use the next ports. 0 picks free ports.
+        #[arg(long, default_value_t = 7100)]
+        port: u16,
+        /// Admin API port (default: --port + 100, or a free port when --port is 0).
+        #[arg(long)]
+        admin_port: Option<u16>,
+        #[arg(long, value_enum, default_value_t = Replication::Sync)]
+        replication: Replication,
+        /// Promote the most advanced standby after the primary is down for 3 s.
+        #[arg(long)]
+        auto_failover: bool,
+        /// Print one JSON line (endpoints, admin URL, admin token) instead of a summary.
+        #[arg(long)]
+        json: bool,
+        #[arg(long)]
+        state_file: Option<PathBuf>,
+        /// Also stop when stdin is closed (for test harnesses).
+        #[arg(long)]
+        stop_on_stdin_close: bool,
+    },
+    /// Operator controls for a running dev-cluster.
+    Ctl {
+        #[arg(long)]
+        state_file: Option<PathBuf>,
+        /// status | kill | start | promote | rejoin | hang | unhang | auto-failover
+        action: String,
+        /// Node id (n0, n1, ...), or on|off for auto-failover.
+        node: Option<String>,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Ctl {
+            state_file,
+            action,
+            node,
+        } => {
+            let path = state_file.unwrap_or_else(cluster::state::default_path);
+            replikit_server::ctl::run(&path, &action, node.as_deref())
+        }
+        other => {
+            // Exit without dropping the runtime: dropping it would wait for the blocking
+            // stdin reader of `--stop-on-stdin-close`, which never returns.
+            let runtime = runtime();
+            let code = runtime.block_on(run_async(other));
+            std::process::exit(code);
+        }
+    };
+    std::process::exit(code);
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+async fn run_async(command: Command) -> i32 {
+    match command {
+        Command::Serve {
+            listen,
+            pg,
+            node_id,
+            auth_token,
+            cors_origin,
+        } => {
+            let pool = match replikit_server::db::pool(&pg) {
+                Ok(pool) => pool,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return 2;
+                }
+            };
+            spawn_schema_setup(pool.clone());
+            let config = GatewayConfig {
+                node_id,
+                auth_token,
+                cors_origins: cors_origin,
+            };
+            let gateway = match GatewayHandle::start(listen, config, pool).await {
+                Ok(g) => g,
+                Err(e) => {
+                    eprintln!("cannot listen on {listen}: {e}");
+                    return 1;
+                }
+            };
+            eprintln!(
+                "replikit-server: serving protocol v1 on http://{}",
+                gateway.addr
+            );
+            let _ = tokio::signal::ctrl_c().await;
+            0
+        }
+        Command::DevCluster {
+            replicas,
+            port,
+            admin_port,
+            replication,
+            auto_failover,
+            json,
+            state_file,
+            stop_on_stdin_close,
+        } => {
+            let admin_port = admin_port.unwrap_or(if port == 0 {
+                0
+            } else {
+                port.saturating_add(100)
+            });
+            let opts = ClusterOptions {
+                replicas,
+                port,
+                admin_port,
+                replication,
+                auto_failover,
+                json,
+                state_file: state_file.unwrap_or_else(cluster::state::default_path),
+                stop_on_stdin_close,
+            };
+            match cluster::run(opts).await {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("replikit dev-cluster: {e}");
+                    1
+                }
+            }
+        }
+        Command::Ctl { .. } => unreachable!("handled before the runtime starts"),
+    }
+}
+
+/// Create the tables once the node is reachable (retrying every second; a standby gets
+/// them by replication, so it stops trying there).
+fn spawn_schema_setup(pool: deadpool_postgres::Pool) {
+    tokio::spawn(async move {
+        loop {
+            match replikit_server::db::ensure_schema(&pool).await {
+                Ok(_) => return,
+                Err(e) => eprintln!("replikit-server: schema setup waiting for the database: {e}"),
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
+    });
+}

@@ -1,0 +1,320 @@
+//! `dev-cluster`: a PostgreSQL 15 primary with streaming hot standbys, one gateway per node,
+//! and operator controls, in one process.
+//!
+//! Why a supervisor process: the demo, the tests and anyone trying the SDK need a real
+//! replicated backend with one command, and need to *break* it on purpose (kill, hang,
+//! promote, rejoin, split brain). This process owns the temp directory, the PostgreSQL
+//! processes (through pg_ctl), every gateway (in-process, one listener per node) and the
+//! admin API; on SIGINT/SIGTERM it stops them all and removes the temp directory.
+
+pub mod admin;
+pub mod error;
+mod ops;
+pub mod pg;
+pub mod state;
+mod watchdog;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use tokio::sync::Mutex;
+
+use crate::gateway::{GatewayConfig, GatewayHandle};
+use error::ClusterError;
+use pg::{PgNode, PgTools};
+
+/// How commits wait for standbys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Replication {
+    /// `synchronous_standby_names = 'ANY 1 (<live standbys>)'`: acknowledged writes survive a failover.
+    Sync,
+    /// Plain asynchronous streaming.
+    Async,
+}
+
+/// `dev-cluster` options.
+#[derive(Debug, Clone)]
+pub struct ClusterOptions {
+    pub replicas: usize,
+    /// Gateway port of n0 (n1.. use the next ports); 0 picks free ports.
+    pub port: u16,
+    pub admin_port: u16,
+    pub replication: Replication,
+    pub auto_failover: bool,
+    pub json: bool,
+    pub state_file: PathBuf,
+    /// Shut down when stdin reaches EOF (lets a test harness that dies take the cluster with it).
+    pub stop_on_stdin_close: bool,
+}
+
+/// One node: its PostgreSQL and its gateway.
+pub struct Node {
+    pub pg: PgNode,
+    pub gateway_addr: SocketAddr,
+    pub gateway: Option<GatewayHandle>,
+    pub pg_running: bool,
+}
+
+impl Node {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.gateway_addr)
+    }
+
+    /// (Re)start this node's gateway on its port with a fresh pool.
+    async fn start_gateway(&mut self) -> Result<(), ClusterError> {
+        self.gateway.take();
+        let pool = crate::db::pool(&self.pg.conninfo()).map_err(ClusterError::InvalidState)?;
+        let config = GatewayConfig {
+            node_id: self.pg.id.clone(),
+            auth_token: None,
+            cors_origins: vec!["*".into()],
+        };
+        let handle = GatewayHandle::start(self.gateway_addr, config, pool).await?;
+        self.gateway_addr = handle.addr;
+        self.gateway = Some(handle);
+        Ok(())
+    }
+}
+
+/// Mutable cluster state, behind one lock so operator actions never interleave.
+pub struct Inner {
+    pub nodes: Vec<Node>,
+    /// The node the supervisor considers primary (the last one promoted).
+    pub primary: String,
+}
+
+impl Inner {
+    fn node_mut(&mut self, id: &str) -> Result<&mut Node, ClusterError> {
+        self.nodes
+            .iter_mut()
+            .find(|n| n.pg.id == id)
+            .ok_or_else(|| ClusterError::UnknownNode(id.to_string()))
+    }
+
+    fn node(&self, id: &str) -> Result<&Node, ClusterError> {
+        self.nodes
+            .iter()
+            .find(|n| n.pg.id == id)
+            .ok_or_else(|| ClusterError::UnknownNode(id.to_string()))
+    }
+}
+
+/// The supervisor.
+pub struct Cluster {
+    pub tools: PgTools,
+    pub root: PathBuf,
+    pub replication: Replication,
+    pub admin_token: String,
+    pub auto_failover: AtomicBool,
+    pub inner: Mutex<Inner>,
+}
+
+impl Cluster {
+    /// Create the temp directory and plan the nodes (nothing started yet).
+    fn create(opts: &ClusterOptions) -> Result<Arc<Self>, ClusterError> {
+        let tools = PgTools::detect()?;
+        let root = base_dir().join(format!(
+            "replikit-dev-{}-{}",
+            std::process::id(),
+            &random_hex(4)
+        ));
+        std::fs::create_dir_all(&root)?;
+        tools.chown(&root)?;
+        let mut nodes = Vec::new();
+        for i in 0..=opts.replicas {
+            let id = format!("n{i}");
+            let gateway_port = if opts.port == 0 {
+                0
+            } else {
+                opts.port + i as u16
+            };
+            nodes.push(Node {
+                pg: PgNode {
+                    id: id.clone(),
+                    port: free_port()?,
+                    data_dir: root.join(&id),
+                    root: root.clone(),
+                },
+                gateway_addr: SocketAddr::from(([127, 0, 0, 1], gateway_port)),
+                gateway: None,
+                pg_running: false,
+            });
+        }
+        Ok(Arc::new(Cluster {
+            tools,
+            root,
+            replication: opts.replication,
+            admin_token: random_hex(16),
+            auto_failover: AtomicBool::new(opts.auto_failover),
+            inner: Mutex::new(Inner {
+                nodes,
+                primary: "n0".into(),
+            }),
+        }))
+    }
+
+    /// initdb the primary, create the schema, base-backup and start the standbys, wait until
+    /// they stream, then start every gateway.
+    async fn boot(&self) -> Result<(), ClusterError> {
+        let mut inner = self.inner.lock().await;
+        let primary = inner.nodes[0].pg.clone();
+        primary.init(&self.tools).await?;
+        primary.start(&self.tools, "").await?;
+        inner.nodes[0].pg_running = true;
+        let client = ops::connect(&primary).await?;
+        client.batch_execute(crate::db::SCHEMA_SQL).await?;
+        let mut backups = tokio::task::JoinSet::new();
+        for node in inner.nodes.iter().skip(1) {
+            let (tools, pg, source) = (self.tools.clone(), node.pg.clone(), primary.clone());
+            backups.spawn(async move {
+                pg.base_backup(&tools, &source).await?;
+                pg.start(&tools, "").await
+            });
+        }
+        while let Some(done) = backups.join_next().await {
+            done.map_err(|e| ClusterError::InvalidState(e.to_string()))??;
+        }
+        for node in inner.nodes.iter_mut() {
+            node.pg_running = true;
+        }
+        let standbys = inner.nodes.len() - 1;
+        ops::wait_streaming(&client, standbys).await?;
+        if self.replication == Replication::Sync {
+            watchdog::sync_standbys(&client).await?;
+        }
+        for node in inner.nodes.iter_mut() {
+            node.start_gateway().await?;
+        }
+        Ok(())
+    }
+
+    /// Stop every gateway and PostgreSQL (fast, then immediate) and remove the temp directory.
+    pub async fn shutdown(&self) {
+        let begun = std::time::Instant::now();
+        let mut inner = self.inner.lock().await;
+        let mut stops = tokio::task::JoinSet::new();
+        for node in inner.nodes.iter_mut() {
+            node.gateway.take();
+            let (tools, pg) = (self.tools.clone(), node.pg.clone());
+            if pg.data_dir.join("postmaster.pid").exists() {
+                stops.spawn(async move {
+                    if pg.stop(&tools, "fast").await.is_err() {
+                        let _ = pg.stop(&tools, "immediate").await;
+                    }
+                });
+            }
+            node.pg_running = false;
+        }
+        while stops.join_next().await.is_some() {}
+        crate::log!("stopped PostgreSQL in {:?}", begun.elapsed());
+        let stopped = std::time::Instant::now();
+        if let Err(e) = std::fs::remove_dir_all(&self.root) {
+            crate::log!("could not remove {}: {e}", self.root.display());
+        }
+        crate::log!("removed {} in {:?}", self.root.display(), stopped.elapsed());
+    }
+}
+
+/// Run `dev-cluster` until SIGINT/SIGTERM (or stdin EOF when asked).
+pub async fn run(opts: ClusterOptions) -> Result<(), ClusterError> {
+    let stop = stop_signal(opts.stop_on_stdin_close)?;
+    let cluster = Cluster::create(&opts)?;
+    let started = std::time::Instant::now();
+    let booted = tokio::select! {
+        booted = cluster.boot() => booted,
+        _ = stop.clone().wait() => Err(ClusterError::InvalidState("interrupted during startup".into())),
+    };
+    let admin = match booted {
+        Ok(()) => admin::bind(opts.admin_port)
+            .await
+            .map_err(ClusterError::from),
+        Err(e) => Err(e),
+    };
+    let admin = match admin {
+        Ok(listener) => listener,
+        Err(e) => {
+            cluster.shutdown().await;
+            return Err(e);
+        }
+    };
+    let info = state::ClusterInfo::collect(&cluster, admin.local_addr()?).await;
+    info.write(&opts.state_file)?;
+    info.print(opts.json, started.elapsed());
+    tokio::spawn(admin::serve(admin, cluster.clone()));
+    tokio::spawn(watchdog::run(cluster.clone()));
+    stop.wait().await;
+    crate::log!("stopping");
+    cluster.shutdown().await;
+    let _ = std::fs::remove_file(&opts.state_file);
+    Ok(())
+}
+
+/// A latch set by SIGINT, SIGTERM or (optionally) stdin EOF.
+#[derive(Clone)]
+struct StopSignal(tokio::sync::watch::Receiver<bool>);
+
+impl StopSignal {
+    async fn wait(mut self) {
+        let _ = self.0.wait_for(|s| *s).await;
+    }
+}
+
+fn stop_signal(on_stdin_close: bool) -> Result<StopSignal, ClusterError> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    let tx = Arc::new(tx);
+    let signal_tx = tx.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+        signal_tx.send_replace(true);
+    });
+    if on_stdin_close {
+        tokio::spawn(async move {
+            use tokio::io::AsyncReadExt;
+            let mut stdin = tokio::io::stdin();
+            let mut buf = [0u8; 64];
+            while matches!(stdin.read(&mut buf).await, Ok(n) if n > 0) {}
+            tx.send_replace(true);
+        });
+    }
+    Ok(StopSignal(rx))
+}
+
+/// Where the temp directory goes: `$REPLIKIT_DEV_DIR`, else `/dev/shm` when it is a
+/// directory (tmpfs: on this project's CI disks, deleting three data directories from ext4
+/// took 5-6 s, from tmpfs a few ms), else `std::env::temp_dir()`.
+fn base_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("REPLIKIT_DEV_DIR") {
+        return PathBuf::from(dir);
+    }
+    let shm = PathBuf::from("/dev/shm");
+    if shm.is_dir() && std::fs::metadata(&shm).is_ok_and(|m| !m.permissions().readonly()) {
+        return shm;
+    }
+    std::env::temp_dir()
+}
+
+/// A free loopback port (bound then released).
+pub fn free_port() -> Result<u16, ClusterError> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// `n` random bytes from the OS, as hex.
+pub fn random_hex(n: usize) -> String {
+    use std::io::Read;
+    let mut bytes = vec![0u8; n];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        let _ = f.read_exact(&mut bytes);
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

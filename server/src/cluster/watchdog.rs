@@ -1,0 +1,141 @@
+//! The watchdog: keeps `synchronous_standby_names` in line with the live standbys, and, with
+//! `--auto-failover`, promotes a standby when the primary stays down.
+//!
+//! This is a development stand-in for Patroni or pg_auto_failover, not a consensus system:
+//! one supervisor decides alone. Rules:
+//! - sync replication: every 500 ms, the primary gets `ANY 1 (<streaming standbys>)`; with no
+//!   standby left it falls back to async and logs a warning (Patroni without strict mode).
+//! - failover: after the primary fails its health check (`SELECT 1`, 1 s limit) for 3 s, the
+//!   running standby with the highest received LSN is promoted and the others re-pointed.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio_postgres::Client;
+
+use super::error::ClusterError;
+use super::ops::connect;
+use super::{Cluster, Replication};
+
+/// How long the primary must fail health checks before an automatic failover.
+pub const FAILOVER_AFTER: Duration = Duration::from_secs(3);
+/// Watchdog period.
+pub const TICK: Duration = Duration::from_millis(500);
+
+/// Set `synchronous_standby_names` on the primary behind `client` to `ANY 1 (<streaming
+/// standbys>)`, or to empty (async) when none streams. Returns the new value if it changed.
+pub async fn sync_standbys(client: &Client) -> Result<Option<String>, ClusterError> {
+    let rows = client
+        .query(
+            "SELECT DISTINCT application_name FROM pg_stat_replication WHERE state = 'streaming' ORDER BY 1",
+            &[],
+        )
+        .await?;
+    let names: Vec<String> = rows
+        .iter()
+        .map(|r| r.get::<_, String>(0))
+        .filter(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        .map(|n| format!("\"{n}\""))
+        .collect();
+    let wanted = if names.is_empty() {
+        String::new()
+    } else {
+        format!("ANY 1 ({})", names.join(", "))
+    };
+    let current: String = client
+        .query_one("SELECT current_setting('synchronous_standby_names')", &[])
+        .await?
+        .get(0);
+    if current == wanted {
+        return Ok(None);
+    }
+    // The names are checked identifiers from pg_stat_replication; ALTER SYSTEM takes no parameters.
+    client
+        .batch_execute(&format!(
+            "ALTER SYSTEM SET synchronous_standby_names = '{wanted}'"
+        ))
+        .await?;
+    client.batch_execute("SELECT pg_reload_conf()").await?;
+    if wanted.is_empty() {
+        crate::log!("warning: no standby is streaming; falling back to async replication");
+    } else {
+        crate::log!("synchronous_standby_names = '{wanted}'");
+    }
+    Ok(Some(wanted))
+}
+
+/// Run forever (until the process stops).
+pub async fn run(cluster: Arc<Cluster>) {
+    let mut failing_since: Option<Instant> = None;
+    loop {
+        tokio::time::sleep(TICK).await;
+        let mut inner = cluster.inner.lock().await;
+        let primary = match inner.node(&inner.primary) {
+            Ok(node) => node.pg.clone(),
+            Err(_) => continue,
+        };
+        let healthy = match connect(&primary).await {
+            Ok(client) => {
+                let ok =
+                    tokio::time::timeout(Duration::from_secs(1), client.query_one("SELECT 1", &[]))
+                        .await
+                        .is_ok_and(|r| r.is_ok());
+                if ok && cluster.replication == Replication::Sync {
+                    if let Err(e) = sync_standbys(&client).await {
+                        crate::log!("sync standby update failed: {e}");
+                    }
+                }
+                ok
+            }
+            Err(_) => false,
+        };
+        if healthy {
+            failing_since = None;
+            continue;
+        }
+        let since = *failing_since.get_or_insert_with(Instant::now);
+        if !cluster.auto_failover.load(Ordering::Relaxed) || since.elapsed() < FAILOVER_AFTER {
+            continue;
+        }
+        match best_standby(&inner).await {
+            Some(candidate) => {
+                crate::log!(
+                    "auto-failover: {} down for {:?}, promoting {candidate}",
+                    primary.id,
+                    since.elapsed()
+                );
+                match cluster.promote_locked(&mut inner, &candidate).await {
+                    Ok(_) => failing_since = None,
+                    Err(e) => crate::log!("auto-failover: promoting {candidate} failed: {e}"),
+                }
+            }
+            None => crate::log!("auto-failover: no standby to promote"),
+        }
+    }
+}
+
+/// The running standby with the highest received (else replayed) LSN.
+async fn best_standby(inner: &super::Inner) -> Option<String> {
+    let mut best: Option<(i64, String)> = None;
+    for node in inner
+        .nodes
+        .iter()
+        .filter(|n| n.pg_running && n.pg.id != inner.primary)
+    {
+        let Ok(client) = connect(&node.pg).await else {
+            continue;
+        };
+        let sql = "SELECT pg_is_in_recovery(), (COALESCE(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn(), '0/0') - '0/0'::pg_lsn)::int8";
+        let Ok(Ok(row)) =
+            tokio::time::timeout(Duration::from_secs(1), client.query_one(sql, &[])).await
+        else {
+            continue;
+        };
+        let (in_recovery, lsn): (bool, i64) = (row.get(0), row.get(1));
+        if in_recovery && best.as_ref().is_none_or(|(b, _)| lsn > *b) {
+            best = Some((lsn, node.pg.id.clone()));
+        }
+    }
+    best.map(|(_, id)| id)
+}

@@ -1,0 +1,148 @@
+//! The gateway's error type: every failure a client can see, with a stable code.
+//!
+//! Why one enum: the wire format (`{"error": {"code", "message"}}`) and the status code
+//! are decided in exactly one place, so docs/PROTOCOL.md can list them from here.
+
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+
+use crate::position::POSITION_HEADER;
+
+/// A failure answered to an HTTP client.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Malformed input: invalid JSON, a bad name, a bad header value.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The body is over the 1 MiB limit.
+    #[error("request body is larger than 1 MiB")]
+    PayloadTooLarge,
+    /// The bearer token is missing or wrong.
+    #[error("missing or wrong bearer token")]
+    Unauthorized,
+    /// No such document or route.
+    #[error("{0}")]
+    NotFound(String),
+    /// The route exists but not for this method.
+    #[error("method not allowed on this route")]
+    MethodNotAllowed,
+    /// `POST` of an id that already exists.
+    #[error("document {0:?} already exists")]
+    AlreadyExists(String),
+    /// An `If-Match` precondition failed; carries the current document (or null).
+    #[error("the document's version does not match If-Match")]
+    Conflict { current: Option<Value> },
+    /// A write reached a standby (SQLSTATE 25006).
+    #[error("this node is not the primary")]
+    NotPrimary,
+    /// A replica did not replay `wanted` within the allowed wait.
+    #[error("replica is at position {position}, wanted {wanted}")]
+    Lagging { wanted: u64, position: u64 },
+    /// The database is down, too slow, or shutting down.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// A bug or an unexpected database error.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// The stable, lowercase code clients switch on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest(_) => "bad_request",
+            ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::AlreadyExists(_) => "already_exists",
+            ApiError::Conflict { .. } => "conflict",
+            ApiError::NotPrimary => "not_primary",
+            ApiError::Lagging { .. } => "lagging",
+            ApiError::Unavailable(_) => "unavailable",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+
+    /// The HTTP status for this error.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::AlreadyExists(_) => StatusCode::CONFLICT,
+            ApiError::Conflict { .. } => StatusCode::PRECONDITION_FAILED,
+            ApiError::NotPrimary => StatusCode::MISDIRECTED_REQUEST,
+            ApiError::Lagging { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The JSON body: the error envelope, plus `current` for conflicts
+    /// and `position` for `lagging`.
+    pub fn body(&self) -> Value {
+        let mut body = json!({ "error": { "code": self.code(), "message": self.to_string() } });
+        match self {
+            ApiError::Conflict { current } => {
+                body["current"] = current.clone().unwrap_or(Value::Null)
+            }
+            ApiError::Lagging { position, .. } => body["position"] = json!(position),
+            _ => {}
+        }
+        body
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status(), axum::Json(self.body())).into_response();
+        if let ApiError::Lagging { position, .. } = &self {
+            response
+                .headers_mut()
+                .insert(POSITION_HEADER, HeaderValue::from(*position));
+        }
+        if let ApiError::Conflict { current: Some(doc) } = &self {
+            if let Some(version) = doc.get("version").and_then(Value::as_i64) {
+                if let Ok(etag) = HeaderValue::from_str(&format!("\"{version}\"")) {
+                    response
+                        .headers_mut()
+                        .insert(axum::http::header::ETAG, etag);
+                }
+            }
+        }
+        response
+    }
+}
+
+impl From<tokio_postgres::Error> for ApiError {
+    /// SQLSTATE 25006 means a write reached a standby: `not_primary`, never a 500.
+    /// Lost connections, shutdowns and statement timeouts mean `unavailable`.
+    fn from(err: tokio_postgres::Error) -> Self {
+        use tokio_postgres::error::SqlState;
+        let Some(code) = err.code() else {
+            return ApiError::Unavailable(err.to_string());
+        };
+        if *code == SqlState::READ_ONLY_SQL_TRANSACTION {
+            ApiError::NotPrimary
+        } else if code.code().starts_with("57")
+            || code.code().starts_with("08")
+            || *code == SqlState::T_R_SERIALIZATION_FAILURE
+        {
+            // 57xxx: operator intervention (query_canceled by statement_timeout, admin_shutdown,
+            // cannot_connect_now); 08xxx: connection exceptions; 40001: recovery conflict on a standby.
+            ApiError::Unavailable(err.to_string())
+        } else {
+            ApiError::Internal(err.to_string())
+        }
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for ApiError {
+    fn from(err: deadpool_postgres::PoolError) -> Self {
+        ApiError::Unavailable(err.to_string())
+    }
+}

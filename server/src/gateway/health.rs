@@ -1,0 +1,34 @@
+//! `GET /v1/health`: role, term, position and lag, answered within a second even when the
+//! database is down (then 503 `unavailable`).
+
+use axum::extract::State;
+use axum::http::HeaderValue;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use super::AppState;
+use crate::db;
+use crate::error::ApiError;
+use crate::position::POSITION_HEADER;
+
+pub async fn health(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let status = db::deadline(db::HEALTH_DEADLINE, async {
+        let client = db::client(&state.pool).await?;
+        db::node_status(&client).await
+    })
+    .await?;
+    let body = json!({
+        "nodeId": state.config.node_id,
+        "role": status.role,
+        "term": status.term,
+        "position": status.position,
+        "lagMs": status.lag_ms,
+        "readOnly": status.read_only,
+    });
+    let mut response = Json(body).into_response();
+    response
+        .headers_mut()
+        .insert(POSITION_HEADER, HeaderValue::from(status.position));
+    Ok(response)
+}

@@ -1,0 +1,141 @@
+//! Reads: one document, or a page of a collection ordered by id. Both honour
+//! `X-Replikit-Min-Position`: a replica waits (polling every 10 ms) up to the allowed time
+//! for replay to reach the wanted position, else answers 503 `lagging`.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+use tokio::time::Instant;
+
+use super::input::{self, CollectionPath, DocPath};
+use super::AppState;
+use crate::db;
+use crate::error::ApiError;
+use crate::position::POSITION_HEADER;
+
+/// Columns selected for a document, in the order [`doc_json`] reads them.
+pub const DOC_COLUMNS: &str =
+    "id, version, data, to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')";
+
+/// A document row as protocol JSON: `{"id", "version", "data", "updatedAt"}`.
+pub fn doc_json(row: &tokio_postgres::Row) -> Value {
+    json!({
+        "id": row.get::<_, String>(0),
+        "version": row.get::<_, i64>(1),
+        "data": row.get::<_, Value>(2),
+        "updatedAt": row.get::<_, String>(3),
+    })
+}
+
+/// Add `X-Replikit-Position` to a response.
+pub fn with_position(mut response: Response, position: u64) -> Response {
+    response
+        .headers_mut()
+        .insert(POSITION_HEADER, HeaderValue::from(position));
+    response
+}
+
+/// Add `ETag: "<version>"` to a response.
+pub fn with_etag(mut response: Response, version: i64) -> Response {
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{version}\"")) {
+        response.headers_mut().insert(header::ETAG, v);
+    }
+    response
+}
+
+/// Wait for the wanted position if the request asks for one; return the node's position.
+async fn position_for_read(
+    client: &tokio_postgres::Client,
+    headers: &HeaderMap,
+) -> Result<u64, ApiError> {
+    let Some((wanted, wait_ms)) = input::min_position(headers)? else {
+        return db::position(client).await;
+    };
+    let deadline = Instant::now() + Duration::from_millis(wait_ms);
+    loop {
+        let position = db::position(client).await?;
+        if position >= wanted {
+            return Ok(position);
+        }
+        if Instant::now() >= deadline {
+            return Err(ApiError::Lagging { wanted, position });
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// `GET /v1/c/{collection}/{id}`.
+pub async fn get_one(
+    State(state): State<AppState>,
+    DocPath(collection, id): DocPath,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    db::deadline(db::REQUEST_DEADLINE, async {
+        let client = db::client(&state.pool).await?;
+        let position = position_for_read(&client, &headers).await?;
+        let sql = format!(
+            "SELECT {DOC_COLUMNS} FROM replikit_documents WHERE collection = $1 AND id = $2"
+        );
+        let row = client.query_opt(&sql, &[&collection, &id]).await?;
+        let Some(row) = row else {
+            return Err(ApiError::NotFound(format!(
+                "no document {id:?} in {collection:?}"
+            )));
+        };
+        let doc = doc_json(&row);
+        let version: i64 = row.get(1);
+        let response = if input::if_none_match_hits(&headers, version) {
+            StatusCode::NOT_MODIFIED.into_response()
+        } else {
+            Json(doc).into_response()
+        };
+        Ok(with_position(with_etag(response, version), position))
+    })
+    .await
+}
+
+/// Default page size for lists.
+pub const DEFAULT_LIMIT: i64 = 100;
+/// Largest page size for lists.
+pub const MAX_LIMIT: i64 = 1000;
+
+/// `GET /v1/c/{collection}?limit=&after=`.
+pub async fn list(
+    State(state): State<AppState>,
+    CollectionPath(collection): CollectionPath,
+    query: Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::BadRequest(format!("bad query string: {e}")))?;
+    let limit = match query.get("limit") {
+        None => DEFAULT_LIMIT,
+        Some(l) => match l.parse::<i64>() {
+            Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
+            _ => {
+                return Err(ApiError::BadRequest(format!(
+                    "limit must be an integer in 1..={MAX_LIMIT}"
+                )))
+            }
+        },
+    };
+    let after = query.get("after").cloned();
+    db::deadline(db::REQUEST_DEADLINE, async {
+        let client = db::client(&state.pool).await?;
+        let position = position_for_read(&client, &headers).await?;
+        let sql = format!(
+            "SELECT {DOC_COLUMNS} FROM replikit_documents WHERE collection = $1 AND ($2::text IS NULL OR id > $2) \
+             ORDER BY id LIMIT $3"
+        );
+        let rows = client.query(&sql, &[&collection, &after, &(limit + 1)]).await?;
+        let more = rows.len() as i64 > limit;
+        let items: Vec<Value> = rows.iter().take(limit as usize).map(doc_json).collect();
+        let next = if more { items.last().map(|d| d["id"].clone()) } else { None };
+        Ok(with_position(Json(json!({ "items": items, "next": next })).into_response(), position))
+    })
+    .await
+}

@@ -1,0 +1,389 @@
+//! Writes: create, replace, merge-patch and delete, each in one transaction that also
+//! stores the idempotency record.
+//!
+//! Why the idempotency record shares the write's transaction: the key and the response
+//! become durable (and replicate) together with the write, so after a failover a client can
+//! retry a write whose answer it lost and get the first answer instead of a second write.
+//! Two requests racing with the same key are serialized by a transaction-scoped advisory
+//! lock on the key; the primary key on `replikit_idempotency` is the backstop.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{Map, Value};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::Transaction;
+
+use super::input::{self, CollectionPath, DocPath, Durability, JsonBody};
+use super::reads::{doc_json, with_etag, with_position, DOC_COLUMNS};
+use super::AppState;
+use crate::db;
+use crate::error::ApiError;
+
+/// Response header set on a response replayed from an idempotency record.
+pub const REPLAYED_HEADER: &str = "idempotent-replayed";
+
+#[derive(Debug, Clone)]
+enum WriteOp {
+    Create {
+        id: Option<String>,
+        data: Map<String, Value>,
+    },
+    Put {
+        id: String,
+        data: Map<String, Value>,
+    },
+    Patch {
+        id: String,
+        patch: Value,
+    },
+    Delete {
+        id: String,
+    },
+}
+
+impl WriteOp {
+    fn method(&self) -> &'static str {
+        match self {
+            WriteOp::Create { .. } => "POST",
+            WriteOp::Put { .. } => "PUT",
+            WriteOp::Patch { .. } => "PATCH",
+            WriteOp::Delete { .. } => "DELETE",
+        }
+    }
+
+    fn path_id(&self) -> Option<&str> {
+        match self {
+            WriteOp::Create { id, .. } => id.as_deref(),
+            WriteOp::Put { id, .. } | WriteOp::Patch { id, .. } | WriteOp::Delete { id } => {
+                Some(id)
+            }
+        }
+    }
+}
+
+/// What a write answers: status and optional JSON body (a document, or none for 204).
+struct Outcome {
+    status: StatusCode,
+    body: Option<Value>,
+}
+
+/// `POST /v1/c/{collection}` with `{"id"?, "data"}`.
+pub async fn create(
+    State(state): State<AppState>,
+    CollectionPath(collection): CollectionPath,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    let op = WriteOp::Create {
+        id: input::id_member(&body)?,
+        data: input::data_member(&body)?,
+    };
+    execute(&state, &headers, collection, op).await
+}
+
+/// `PUT /v1/c/{collection}/{id}` with `{"data"}`: create or replace.
+pub async fn put(
+    State(state): State<AppState>,
+    DocPath(collection, id): DocPath,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    let op = WriteOp::Put {
+        id,
+        data: input::data_member(&body)?,
+    };
+    execute(&state, &headers, collection, op).await
+}
+
+/// `PATCH /v1/c/{collection}/{id}` with an RFC 7396 merge patch applied to `data`.
+pub async fn patch(
+    State(state): State<AppState>,
+    DocPath(collection, id): DocPath,
+    headers: HeaderMap,
+    JsonBody(patch): JsonBody,
+) -> Result<Response, ApiError> {
+    if !patch.is_object() {
+        return Err(ApiError::BadRequest(
+            "merge patch must be a JSON object".into(),
+        ));
+    }
+    execute(&state, &headers, collection, WriteOp::Patch { id, patch }).await
+}
+
+/// `DELETE /v1/c/{collection}/{id}`.
+pub async fn delete(
+    State(state): State<AppState>,
+    DocPath(collection, id): DocPath,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    execute(&state, &headers, collection, WriteOp::Delete { id }).await
+}
+
+/// Parse the write headers, then run the write (retrying once if an identical key won a race).
+async fn execute(
+    state: &AppState,
+    headers: &HeaderMap,
+    collection: String,
+    op: WriteOp,
+) -> Result<Response, ApiError> {
+    let key = input::idempotency_key(headers)?;
+    let durability = input::durability(headers)?;
+    let if_match = input::if_match(headers)?;
+    db::deadline(db::REQUEST_DEADLINE, async {
+        let mut client = db::client(&state.pool).await?;
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let tx = client.transaction().await?;
+            match attempt(
+                &tx,
+                key.as_deref(),
+                durability,
+                if_match,
+                &collection,
+                op.clone(),
+            )
+            .await?
+            {
+                Attempt::Replay(outcome) => {
+                    tx.rollback().await?;
+                    let position = db::position(&client).await?;
+                    let response = respond(outcome, position);
+                    return Ok(mark_replayed(response));
+                }
+                Attempt::Done(outcome) => {
+                    tx.commit().await?;
+                    let position = db::position(&client).await?;
+                    return Ok(respond(outcome, position));
+                }
+                Attempt::KeyRace if attempts < 3 => {
+                    tx.rollback().await?;
+                }
+                Attempt::KeyRace => {
+                    return Err(ApiError::Unavailable("idempotency key contention".into()))
+                }
+            }
+        }
+    })
+    .await
+}
+
+enum Attempt {
+    Done(Outcome),
+    Replay(Outcome),
+    KeyRace,
+}
+
+async fn attempt(
+    tx: &Transaction<'_>,
+    key: Option<&str>,
+    durability: Option<Durability>,
+    if_match: Option<i64>,
+    collection: &str,
+    op: WriteOp,
+) -> Result<Attempt, ApiError> {
+    let in_recovery: bool = tx
+        .query_one("SELECT pg_is_in_recovery()", &[])
+        .await?
+        .get(0);
+    if in_recovery {
+        return Err(ApiError::NotPrimary);
+    }
+    if let Some(d) = durability {
+        // A constant from a closed set, never client text.
+        tx.batch_execute(&format!(
+            "SET LOCAL synchronous_commit = '{}'",
+            d.synchronous_commit()
+        ))
+        .await?;
+    }
+    if let Some(key) = key {
+        tx.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+            &[&key],
+        )
+        .await?;
+        if let Some(stored) = stored_response(tx, key, collection, &op).await? {
+            return Ok(Attempt::Replay(stored));
+        }
+    }
+    let method = op.method();
+    let path_id = op.path_id().map(str::to_owned);
+    let outcome = apply(tx, collection, op, if_match).await?;
+    if let Some(key) = key {
+        let doc_id = path_id.or_else(|| {
+            outcome
+                .body
+                .as_ref()
+                .and_then(|b| b["id"].as_str().map(str::to_owned))
+        });
+        let inserted = tx
+            .execute(
+                "INSERT INTO replikit_idempotency (key, method, collection, doc_id, status, body) VALUES ($1, $2, $3, $4, $5, $6)",
+                &[&key, &method, &collection, &doc_id, &(outcome.status.as_u16() as i32), &outcome.body],
+            )
+            .await;
+        match inserted {
+            Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => return Ok(Attempt::KeyRace),
+            other => {
+                other?;
+            }
+        }
+    }
+    Ok(Attempt::Done(outcome))
+}
+
+/// The stored response for `key`, if any; 400 when the key was used for another request.
+async fn stored_response(
+    tx: &Transaction<'_>,
+    key: &str,
+    collection: &str,
+    op: &WriteOp,
+) -> Result<Option<Outcome>, ApiError> {
+    let sql =
+        "SELECT method, collection, doc_id, status, body FROM replikit_idempotency WHERE key = $1";
+    let Some(row) = tx.query_opt(sql, &[&key]).await? else {
+        return Ok(None);
+    };
+    let (method, stored_collection, doc_id): (String, String, Option<String>) =
+        (row.get(0), row.get(1), row.get(2));
+    let same_id = match op.path_id() {
+        Some(id) => doc_id.as_deref() == Some(id),
+        None => true,
+    };
+    if method != op.method() || stored_collection != collection || !same_id {
+        return Err(ApiError::BadRequest(
+            "Idempotency-Key was already used for a different request".into(),
+        ));
+    }
+    let status = StatusCode::from_u16(row.get::<_, i32>(3) as u16).unwrap_or(StatusCode::OK);
+    Ok(Some(Outcome {
+        status,
+        body: row.get(4),
+    }))
+}
+
+fn respond(outcome: Outcome, position: u64) -> Response {
+    let version = outcome.body.as_ref().and_then(|b| b["version"].as_i64());
+    let response = match outcome.body {
+        Some(body) => (outcome.status, Json(body)).into_response(),
+        None => outcome.status.into_response(),
+    };
+    let response = match version {
+        Some(v) => with_etag(response, v),
+        None => response,
+    };
+    with_position(response, position)
+}
+
+fn mark_replayed(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(REPLAYED_HEADER, HeaderValue::from_static("true"));
+    response
+}
+
+/// Run the document statement(s) for `op` inside `tx`.
+async fn apply(
+    tx: &Transaction<'_>,
+    collection: &str,
+    op: WriteOp,
+    if_match: Option<i64>,
+) -> Result<Outcome, ApiError> {
+    match op {
+        WriteOp::Create { id, data } => {
+            let sql = format!(
+                "INSERT INTO replikit_documents (collection, id, version, data, updated_at) \
+                 VALUES ($1, COALESCE($2, gen_random_uuid()::text), 1, $3, now()) \
+                 ON CONFLICT (collection, id) DO NOTHING RETURNING {DOC_COLUMNS}"
+            );
+            let row = tx
+                .query_opt(&sql, &[&collection, &id, &Value::Object(data)])
+                .await?;
+            let row = row.ok_or_else(|| ApiError::AlreadyExists(id.unwrap_or_default()))?;
+            Ok(Outcome {
+                status: StatusCode::CREATED,
+                body: Some(doc_json(&row)),
+            })
+        }
+        WriteOp::Put { id, data } => {
+            if if_match.is_some() {
+                check_version(tx, collection, &id, if_match).await?;
+            }
+            let sql = format!(
+                "INSERT INTO replikit_documents (collection, id, version, data, updated_at) VALUES ($1, $2, 1, $3, now()) \
+                 ON CONFLICT (collection, id) DO UPDATE SET version = replikit_documents.version + 1, \
+                 data = EXCLUDED.data, updated_at = now() RETURNING {DOC_COLUMNS}"
+            );
+            let row = tx
+                .query_one(&sql, &[&collection, &id, &Value::Object(data)])
+                .await?;
+            let doc = doc_json(&row);
+            // Version 1 can only come from the insert branch: a replace always increments.
+            let status = if doc["version"] == 1 {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
+            Ok(Outcome {
+                status,
+                body: Some(doc),
+            })
+        }
+        WriteOp::Patch { id, patch } => {
+            let current = check_version(tx, collection, &id, if_match).await?;
+            let mut data = current["data"].clone();
+            json_patch::merge(&mut data, &patch);
+            let sql = format!(
+                "UPDATE replikit_documents SET version = version + 1, data = $3, updated_at = now() \
+                 WHERE collection = $1 AND id = $2 RETURNING {DOC_COLUMNS}"
+            );
+            let row = tx.query_one(&sql, &[&collection, &id, &data]).await?;
+            Ok(Outcome {
+                status: StatusCode::OK,
+                body: Some(doc_json(&row)),
+            })
+        }
+        WriteOp::Delete { id } => {
+            check_version(tx, collection, &id, if_match).await?;
+            tx.execute(
+                "DELETE FROM replikit_documents WHERE collection = $1 AND id = $2",
+                &[&collection, &id],
+            )
+            .await?;
+            Ok(Outcome {
+                status: StatusCode::NO_CONTENT,
+                body: None,
+            })
+        }
+    }
+}
+
+/// Lock the document and check `If-Match`. Returns the current document; a missing document
+/// is 412 under `If-Match` (RFC 9110) and 404 otherwise.
+async fn check_version(
+    tx: &Transaction<'_>,
+    collection: &str,
+    id: &str,
+    if_match: Option<i64>,
+) -> Result<Value, ApiError> {
+    let sql = format!(
+        "SELECT {DOC_COLUMNS} FROM replikit_documents WHERE collection = $1 AND id = $2 FOR UPDATE"
+    );
+    let current = tx
+        .query_opt(&sql, &[&collection, &id])
+        .await?
+        .map(|row| doc_json(&row));
+    match (current, if_match) {
+        (None, Some(_)) => Err(ApiError::Conflict { current: None }),
+        (None, None) => Err(ApiError::NotFound(format!(
+            "no document {id:?} in {collection:?}"
+        ))),
+        (Some(doc), Some(v)) if doc["version"].as_i64() != Some(v) => {
+            Err(ApiError::Conflict { current: Some(doc) })
+        }
+        (Some(doc), _) => Ok(doc),
+    }
+}

@@ -1,0 +1,181 @@
+//! Test harness: a real `dev-cluster` child process per test (or per test file), and small
+//! HTTP helpers.
+//!
+//! Cleanup: dropping a [`DevCluster`] sends SIGTERM and waits, so PostgreSQL is stopped and
+//! the temp directory removed even when the test panicked. The child also runs with
+//! `--stop-on-stdin-close`, so if the test process dies (or a cluster lives in a `static`,
+//! which is never dropped) the closed pipe stops it.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use replikit_server::client::{self, HttpResponse};
+use replikit_server::cluster::state::ClusterInfo;
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_replikit-server");
+
+pub struct DevCluster {
+    pub info: ClusterInfo,
+    pub state_file: std::path::PathBuf,
+    child: Child,
+    _stdin: ChildStdin,
+}
+
+impl DevCluster {
+    /// Start `dev-cluster --port 0 --json` with `extra` arguments and wait for its JSON line.
+    pub fn start(extra: &[&str]) -> DevCluster {
+        let state_file = std::env::temp_dir().join(format!(
+            "replikit-test-{}-{}.json",
+            std::process::id(),
+            replikit_server::cluster::random_hex(4)
+        ));
+        let mut child = Command::new(BIN)
+            .args([
+                "dev-cluster",
+                "--port",
+                "0",
+                "--json",
+                "--stop-on-stdin-close",
+                "--state-file",
+            ])
+            .arg(&state_file)
+            .args(extra)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn replikit-server dev-cluster");
+        let stdin = child.stdin.take().expect("stdin");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = match rx.recv_timeout(Duration::from_secs(90)) {
+            Ok(line) if !line.trim().is_empty() => line,
+            other => {
+                let _ = child.kill();
+                panic!("dev-cluster did not print its JSON line: {other:?}");
+            }
+        };
+        let info: ClusterInfo = serde_json::from_str(&line).expect("cluster JSON line");
+        DevCluster {
+            info,
+            state_file,
+            child,
+            _stdin: stdin,
+        }
+    }
+
+    pub fn url(&self, node: usize) -> String {
+        self.info.endpoints[node].clone()
+    }
+
+    /// `POST /admin/nodes/{node}/{action}` (or `GET /admin/status` for "status"); panics on failure.
+    pub fn admin(&self, action: &str, node: &str) -> Value {
+        let auth = format!("Bearer {}", self.info.admin_token);
+        let (method, url) = if action == "status" {
+            ("GET", format!("{}/admin/status", self.info.admin_url))
+        } else {
+            (
+                "POST",
+                format!("{}/admin/nodes/{node}/{action}", self.info.admin_url),
+            )
+        };
+        let r = client::request(
+            method,
+            &url,
+            &[("Authorization", &auth)],
+            None,
+            Duration::from_secs(120),
+        )
+        .expect("admin API");
+        assert_eq!(
+            r.status,
+            200,
+            "admin {action} {node}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        r.json()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for DevCluster {
+    fn drop(&mut self) {
+        // SAFETY: plain kill(2) on our own child's pid.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One request with a 10 s timeout; panics on transport errors.
+pub fn req(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&str>) -> HttpResponse {
+    try_req(method, url, headers, body, Duration::from_secs(10))
+        .unwrap_or_else(|e| panic!("{method} {url}: {e}"))
+}
+
+pub fn try_req(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+    timeout: Duration,
+) -> std::io::Result<HttpResponse> {
+    client::request(method, url, headers, body.map(str::as_bytes), timeout)
+}
+
+pub fn get(url: &str) -> HttpResponse {
+    req("GET", url, &[], None)
+}
+
+/// The error code of an error response.
+pub fn code(r: &HttpResponse) -> String {
+    r.json()["error"]["code"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+pub fn position(r: &HttpResponse) -> u64 {
+    r.header("x-replikit-position")
+        .and_then(|p| p.parse().ok())
+        .expect("X-Replikit-Position header")
+}
+
+/// Retry `f` every 50 ms until it returns `Some`, for at most `limit`.
+pub fn eventually<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A collection name unique to this test run, so tests sharing a cluster do not collide.
+pub fn fresh_collection(prefix: &str) -> String {
+    format!("{prefix}-{}", replikit_server::cluster::random_hex(4))
+}
