@@ -1,22 +1,34 @@
-// A first look at the SDK from Node: create a client, inspect it, see what a configuration mistake looks like.
-// Run with `npm start` (which builds the package first) or `node examples/hello.mjs` after `npm run build`.
+// A first look at the SDK from Node, against a running cluster (`npm start` starts a dev cluster for it).
+// Endpoints come from REPLIKIT_PRIMARY and REPLIKIT_REPLICAS (comma-separated).
 import { createClient, ReplikitError, version } from 'replikit';
 
 const primary = process.env.REPLIKIT_PRIMARY ?? 'http://127.0.0.1:7100';
 const replicas = (process.env.REPLIKIT_REPLICAS ?? 'http://127.0.0.1:7101,http://127.0.0.1:7102').split(',');
 
-const db = await createClient({ primary, replicas, readPreference: 'nearest' });
-console.log(`replikit ${version()}: a client for ${db.topology().length} endpoints`);
-for (const e of db.topology()) console.log(`  ${e.url.padEnd(24)} configured as ${e.role}, state ${e.state}`);
-console.log('effective options:', JSON.stringify(db.effectiveOptions()));
+const db = await createClient({ primary, replicas });
+db.on('primary', ({ url, term }) => console.log(`  [event] primary is ${url ?? 'unknown'} (term ${term})`));
+console.log(`replikit ${version()}`);
 
 const users = db.collection('users');
-console.log(`collection handle: ${users.name}`);
+const ada = await users.create({ name: 'Ada', langs: ['Analytical Engine'] });
+console.log(`created ${ada.id} (version ${ada.version})`);
+const updated = await users.update(ada.id, { born: 1815 }, { ifVersion: ada.version });
+console.log(`updated to version ${updated.version}:`, JSON.stringify(updated.data));
+const read = await users.get(ada.id); // from a replica, never older than our own write
+console.log(`read back version ${read.version} (read-your-writes holds)`);
 
 try {
-  await createClient({ primary, health: { intervalMs: 'often' } });
+  await users.replace(ada.id, { name: 'stale' }, { ifVersion: 1 });
 } catch (e) {
   if (!(e instanceof ReplikitError)) throw e;
-  console.log(`a bad option is caught at start-up: ${e.code} (${e.argument}): ${e.message}`);
+  console.log(`a stale conditional write fails: ${e.code}, current version ${e.current.version}`);
 }
+const page = await users.list({ limit: 5 });
+console.log(`users: ${page.items.length} on the first page`);
+
+console.log('topology:');
+for (const e of db.topology()) {
+  console.log(`  ${e.nodeId} ${e.url.padEnd(24)} ${e.role.padEnd(8)} ${e.state.padEnd(5)} term ${e.term} rtt ${e.rttMs} ms${e.primary ? '  <- writes' : ''}`);
+}
+await users.delete(ada.id);
 await db.close();

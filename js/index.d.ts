@@ -50,6 +50,8 @@ interface CommonOptions {
   retry?: RetryOptions;
   /** Extra request headers (e.g. Authorization), sent to the configured endpoints only. */
   headers?: Record<string, string>;
+  /** The fetch to use (default: the global one). Useful for tests, proxies and instrumentation. */
+  fetch?: typeof fetch;
 }
 
 /**
@@ -84,12 +86,16 @@ export interface EndpointInfo {
   term: number | null;
   position: number | null;
   lastError: string | null;
+  /** Whether writes go to this endpoint now. */
+  primary: boolean;
 }
 
 /** Stable error codes; `ReplikitError.code` is one of these. */
 export type ErrorCode =
   | 'invalid_argument'
   | 'conflict'
+  | 'already_exists'
+  | 'not_found'
   | 'no_primary'
   | 'unavailable'
   | 'timeout'
@@ -127,9 +133,71 @@ export interface ClientEvents {
 
 export type ClientEvent = keyof ClientEvents;
 
-/** A handle on one collection (`[A-Za-z0-9_-]{1,64}`). */
+/** Options every call takes. */
+export interface BaseCallOptions {
+  /** Aborts the call; it rejects with `aborted` (a write may still have been applied: retry it safely with `ifVersion`). */
+  signal?: AbortSignal;
+}
+
+export interface ReadOptions extends BaseCallOptions {
+  /** Overrides the client's read preference for this call. */
+  readPreference?: ReadPreference;
+}
+
+export interface WriteOptions extends BaseCallOptions {
+  /** Overrides the client's durability for this write. */
+  durability?: Durability;
+}
+
+export interface CreateOptions extends WriteOptions {
+  /** The new document's id (1 to 256 bytes, not `.` or `..`). Default: a client-generated UUIDv7. */
+  id?: string;
+}
+
+export interface ConditionalWriteOptions extends WriteOptions {
+  /** Apply only if the stored version is this one; else reject with `conflict` (and `current`). */
+  ifVersion?: number;
+}
+
+export interface ListOptions extends ReadOptions {
+  /** Documents per page, 1 to 1000 (server default 100). */
+  limit?: number;
+  /** The `next` cursor of the previous page. */
+  after?: string;
+}
+
+export interface Page<T extends object = Record<string, unknown>> {
+  items: Doc<T>[];
+  /** Pass as `after` for the next page; null on the last page. */
+  next: string | null;
+}
+
+/** A JSON merge patch (RFC 7396): listed fields are set, `null` removes a field. */
+export type MergePatch<T> = { [K in keyof T]?: T[K] | null };
+
+/**
+ * A handle on one collection (`[A-Za-z0-9_-]{1,64}`). Writes go to the primary with one idempotency key
+ * across retries; reads follow the read preference and never return data older than this client's own writes
+ * (consistency `session`).
+ */
 export interface Collection<T extends object = Record<string, unknown>> {
   readonly name: string;
+  /**
+   * Creates a document. Rejects with `already_exists` if the id is taken.
+   * @example
+   * const doc = await users.create({ name: 'Ada' });
+   */
+  create(data: T, options?: CreateOptions): Promise<Doc<T>>;
+  /** The document, or null when there is none. */
+  get(id: string, options?: ReadOptions): Promise<Doc<T> | null>;
+  /** Creates or replaces the document. */
+  replace(id: string, data: T, options?: ConditionalWriteOptions): Promise<Doc<T>>;
+  /** Merge-patches the document; rejects with `not_found` if there is none. */
+  update(id: string, patch: MergePatch<T>, options?: ConditionalWriteOptions): Promise<Doc<T>>;
+  /** Deletes the document; rejects with `not_found` if there is none. */
+  delete(id: string, options?: ConditionalWriteOptions): Promise<void>;
+  /** One page of documents ordered by id. */
+  list(options?: ListOptions): Promise<Page<T>>;
 }
 
 export interface Client {
@@ -142,13 +210,15 @@ export interface Client {
   /** A snapshot of every endpoint. */
   topology(): EndpointInfo[];
   /** The validated options with defaults filled in (header values are omitted). */
-  effectiveOptions(): Required<Omit<CommonOptions, 'headers'>> & { endpoints: EndpointOptions[]; headers: string[] };
+  effectiveOptions(): Required<Omit<CommonOptions, 'headers' | 'fetch'>> & { endpoints: EndpointOptions[]; headers: string[] };
   /**
    * Subscribes to an event; returns a function that unsubscribes. An unknown event name throws `invalid_argument`.
    * @example
    * const off = db.on('primary', ({ url }) => console.log('primary is now', url));
    */
   on<E extends ClientEvent>(event: E, listener: (payload: ClientEvents[E]) => void): () => void;
+  /** The highest position among this client's acknowledged writes (what its reads wait for). */
+  sessionPosition(): number;
   /** Listeners subscribed to `event`. */
   listenerCount(event: ClientEvent): number;
   /** Stops timers and in-flight work; later calls reject with `aborted`. */

@@ -29,7 +29,10 @@ layer "wasm in Node (wasm-bindgen-test)" env NODE_ARGS="--require=$root/node_mod
   cargo test -p replikit --target wasm32-unknown-unknown --test wasm_node
 layer "wasm in headless Chromium (wasm-bindgen-test)" \
   cargo test -p replikit --target wasm32-unknown-unknown --test wasm_browser
-layer "JS: package API, npm tarball, tsc" node --test tests/js/
+# The JS cluster tests start real dev clusters with this binary.
+cargo build -p replikit-server --quiet || exit 1
+export REPLIKIT_SERVER_BIN="$root/target/debug/replikit-server"
+layer "JS: package API, npm tarball, tsc, client against a real cluster" node --test --test-concurrency=1 tests/js/
 layer "packaging: Vite app in headless Chromium" node --test tests/packaging/
 
 echo

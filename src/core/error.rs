@@ -14,6 +14,12 @@ pub enum Error {
     /// A conditional write (`ifVersion`) lost a race; `current` is the server's document, if any.
     #[error("version conflict")]
     Conflict { current: Option<Value> },
+    /// `create` of an id that exists.
+    #[error("already exists: {message}")]
+    AlreadyExists { message: String },
+    /// The document to update or delete does not exist.
+    #[error("not found: {message}")]
+    NotFound { message: String },
     /// No endpoint could be trusted as the primary within the wait budget.
     #[error("no usable primary within {waited_ms} ms")]
     NoPrimary { waited_ms: u64 },
@@ -46,6 +52,8 @@ impl Error {
         match self {
             Error::InvalidArgument { .. } => "invalid_argument",
             Error::Conflict { .. } => "conflict",
+            Error::AlreadyExists { .. } => "already_exists",
+            Error::NotFound { .. } => "not_found",
             Error::NoPrimary { .. } => "no_primary",
             Error::Unavailable { .. } => "unavailable",
             Error::Timeout { .. } => "timeout",

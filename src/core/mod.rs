@@ -6,10 +6,18 @@
 
 pub mod document;
 pub mod error;
+pub mod operation;
 pub mod options;
+pub mod protocol;
+pub mod retry;
+pub mod router;
+pub mod selection;
 pub mod topology;
 
 pub use document::{check_data, check_id, CollectionName, Doc};
 pub use error::Error;
 pub use options::{Config, Consistency, Durability, ReadPreference, Role};
+pub use operation::{Action, CallOptions, Completed, Operation, Reply, Step};
+pub use protocol::{EndpointId, Outcome, Request, Response};
+pub use router::{Event, Router};
 pub use topology::{EndpointState, EndpointView, Topology};

@@ -4,7 +4,10 @@
 //! for automerge). Names are camelCase for JS (`js_name`) and snake_case for Rust.
 
 mod client;
+mod driver;
 mod errors;
+mod http;
+mod js;
 
 use wasm_bindgen::prelude::*;
 

@@ -1,0 +1,158 @@
+//! One CRUD call as data: what it asks for, and how its attempts are going.
+
+use serde_json::{Map, Value};
+
+use super::document::{CollectionName, Doc};
+use super::error::Error;
+use super::options::{Durability, ReadPreference};
+use super::protocol::{encode_segment, EndpointId, Method, Page};
+
+/// What a call asks of the cluster.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    Get { collection: CollectionName, id: String },
+    List { collection: CollectionName, limit: Option<u32>, after: Option<String> },
+    Create { collection: CollectionName, id: String, data: Map<String, Value> },
+    Replace { collection: CollectionName, id: String, data: Map<String, Value>, if_version: Option<u64> },
+    Update { collection: CollectionName, id: String, patch: Map<String, Value>, if_version: Option<u64> },
+    Delete { collection: CollectionName, id: String, if_version: Option<u64> },
+}
+
+impl Action {
+    pub fn is_write(&self) -> bool {
+        !matches!(self, Action::Get { .. } | Action::List { .. })
+    }
+
+    pub(crate) fn method(&self) -> Method {
+        match self {
+            Action::Get { .. } | Action::List { .. } => Method::Get,
+            Action::Create { .. } => Method::Post,
+            Action::Replace { .. } => Method::Put,
+            Action::Update { .. } => Method::Patch,
+            Action::Delete { .. } => Method::Delete,
+        }
+    }
+
+    pub(crate) fn path(&self) -> String {
+        match self {
+            Action::Create { collection, .. } => format!("/v1/c/{}", collection.as_str()),
+            Action::List { collection, limit, after } => {
+                let mut path = format!("/v1/c/{}", collection.as_str());
+                let mut sep = '?';
+                if let Some(limit) = limit {
+                    path.push_str(&format!("{sep}limit={limit}"));
+                    sep = '&';
+                }
+                if let Some(after) = after {
+                    path.push_str(&format!("{sep}after={}", encode_segment(after)));
+                }
+                path
+            }
+            Action::Get { collection, id }
+            | Action::Replace { collection, id, .. }
+            | Action::Update { collection, id, .. }
+            | Action::Delete { collection, id, .. } => {
+                format!("/v1/c/{}/{}", collection.as_str(), encode_segment(id))
+            }
+        }
+    }
+
+    pub(crate) fn body(&self) -> Option<String> {
+        let body = match self {
+            Action::Create { id, data, .. } => serde_json::json!({ "id": id, "data": data }),
+            Action::Replace { data, .. } => serde_json::json!({ "data": data }),
+            Action::Update { patch, .. } => Value::Object(patch.clone()),
+            _ => return None,
+        };
+        Some(body.to_string())
+    }
+
+    pub(crate) fn if_version(&self) -> Option<u64> {
+        match self {
+            Action::Replace { if_version, .. } | Action::Update { if_version, .. } | Action::Delete { if_version, .. } => {
+                *if_version
+            }
+            _ => None,
+        }
+    }
+}
+
+/// What a finished call gives back.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    Doc(Doc),
+    /// `get` of a missing document.
+    Missing,
+    Page(Page),
+    Deleted,
+}
+
+/// A successful call and the endpoint that served it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Completed {
+    pub reply: Reply,
+    pub endpoint: EndpointId,
+}
+
+/// Per-call options that override the client's.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CallOptions {
+    pub read_preference: Option<ReadPreference>,
+    pub durability: Option<Durability>,
+}
+
+/// One call in progress. Created by [`Router::start`](super::router::Router::start), advanced by `step`.
+#[derive(Debug, Clone)]
+pub struct Operation {
+    pub(crate) action: Action,
+    pub(crate) read_preference: ReadPreference,
+    pub(crate) durability: Durability,
+    /// The same key on every attempt of a write: the server applies it once.
+    pub(crate) idempotency_key: Option<String>,
+    pub(crate) started_ms: u64,
+    pub(crate) attempts: u32,
+    /// Endpoints that failed this read; it moves elsewhere.
+    pub(crate) excluded: Vec<EndpointId>,
+    /// Replicas that answered `lagging` (not a failure).
+    pub(crate) lagging: Vec<EndpointId>,
+    pub(crate) not_before: u64,
+    pub(crate) in_flight: Option<EndpointId>,
+    pub(crate) result: Option<Result<Completed, Error>>,
+    /// The endpoint of the last attempt, and the HTTP status it answered (for error reports).
+    pub(crate) last_endpoint: Option<EndpointId>,
+    pub(crate) last_status: Option<u16>,
+}
+
+impl Operation {
+    pub fn action(&self) -> &Action {
+        &self.action
+    }
+
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    pub fn idempotency_key(&self) -> Option<&str> {
+        self.idempotency_key.as_deref()
+    }
+
+    /// The endpoint the last attempt went to.
+    pub fn last_endpoint(&self) -> Option<EndpointId> {
+        self.last_endpoint
+    }
+
+    /// The HTTP status of the last answer, if one came.
+    pub fn last_status(&self) -> Option<u16> {
+        self.last_status
+    }
+}
+
+/// What the driver does next for an operation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// Send this request and hand its outcome to `Router::handle_outcome`.
+    Send(super::protocol::Request),
+    /// Nothing to send before `until_ms`; step again then, or sooner when the topology changes.
+    Wait { until_ms: u64 },
+    Done(Result<Completed, Error>),
+}

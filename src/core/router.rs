@@ -1,0 +1,372 @@
+//! The router: where each request goes, what to do with each answer, and when to try again.
+//!
+//! A sans-IO state machine in the style of quinn-proto. Inputs: `start` (a new call), `handle_outcome` (what a
+//! request got), `handle_health` (what a health check got), `set_paused`. Outputs: `step` (send this / wait /
+//! done), `poll_health_checks` (checks to send), `poll_timeout` (when to call again), `poll_event` (what to
+//! tell the app). Time is always an argument. After any input, poll the outputs.
+//!
+//! Rules (docs/ARCHITECTURE.md has the whole list): writes go only to the trusted primary, keep one
+//! idempotency key across attempts and wait up to `primaryWaitMs` for a primary; reads follow the read
+//! preference and move to another endpoint at once on a failure; `lagging` is not a failure; 4xx other than
+//! 421 are final; retries back off with full jitter within a retry budget.
+
+use std::collections::VecDeque;
+
+use super::error::Error;
+use super::operation::{Action, CallOptions, Completed, Operation, Reply, Step};
+use super::options::{Config, Consistency};
+use super::protocol::{self, EndpointId, HealthReport, Outcome, Request, Response};
+use super::retry::{backoff_ms, RetryBudget};
+use super::selection::select_read;
+use super::topology::{EndpointView, Topology, TopologyEvent};
+
+/// While an operation waits for a usable endpoint it is stepped at least this often.
+const WAIT_SLICE_MS: u64 = 250;
+
+/// Something to tell the app (`db.on(...)`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    Topology(Vec<EndpointView>),
+    Primary { url: Option<String>, term: Option<u64> },
+    EndpointDown(EndpointView),
+    EndpointUp(EndpointView),
+    Retry { attempt: u32, endpoint: String, error: Error },
+}
+
+/// The client's decision-maker. See the module docs for the order of calls.
+#[derive(Debug)]
+pub struct Router {
+    config: Config,
+    topology: Topology,
+    budget: RetryBudget,
+    rng: fastrand::Rng,
+    /// The highest position among this client's acknowledged writes (read-your-writes).
+    session_position: u64,
+    events: VecDeque<Event>,
+}
+
+impl Router {
+    /// `seed` feeds selection, jitter and generated ids; tests fix it.
+    pub fn new(config: Config, seed: u64) -> Self {
+        let topology = Topology::new(&config.endpoints, config.health.clone());
+        Router {
+            config,
+            topology,
+            budget: RetryBudget::default(),
+            rng: fastrand::Rng::with_seed(seed),
+            session_position: 0,
+            events: VecDeque::new(),
+        }
+    }
+
+    // ----- getters -----
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn topology(&self) -> &Topology {
+        &self.topology
+    }
+
+    pub fn session_position(&self) -> u64 {
+        self.session_position
+    }
+
+    /// A new UUIDv7 (time-ordered): document ids for `create` and idempotency keys.
+    pub fn new_id(&mut self, now_ms: u64) -> String {
+        let mut random = [0u8; 10];
+        for b in &mut random {
+            *b = self.rng.u8(..);
+        }
+        uuid::Builder::from_unix_timestamp_millis(now_ms, &random).into_uuid().to_string()
+    }
+
+    // ----- operations -----
+
+    /// Starts a call. Writes get their idempotency key here, once.
+    pub fn start(&mut self, action: Action, options: CallOptions, now_ms: u64) -> Operation {
+        let idempotency_key = action.is_write().then(|| self.new_id(now_ms));
+        Operation {
+            action,
+            read_preference: options.read_preference.unwrap_or(self.config.read_preference),
+            durability: options.durability.unwrap_or(self.config.durability),
+            idempotency_key,
+            started_ms: now_ms,
+            attempts: 0,
+            excluded: Vec::new(),
+            lagging: Vec::new(),
+            not_before: now_ms,
+            in_flight: None,
+            result: None,
+            last_endpoint: None,
+            last_status: None,
+        }
+    }
+
+    /// What to do next for `op`.
+    pub fn step(&mut self, op: &mut Operation, now_ms: u64) -> Step {
+        if let Some(result) = op.result.take() {
+            return Step::Done(result);
+        }
+        if op.in_flight.is_some() {
+            return Step::Done(Err(Error::Protocol { message: "step called while a request is in flight".into() }));
+        }
+        if now_ms < op.not_before {
+            return Step::Wait { until_ms: op.not_before };
+        }
+        let write = op.action.is_write();
+        let target = if write { self.topology.primary() } else { self.read_target(op) };
+        let Some(endpoint) = target else {
+            return self.wait_for_endpoint(op, now_ms);
+        };
+        op.attempts += 1;
+        if op.attempts == 1 {
+            self.budget.deposit();
+        }
+        op.in_flight = Some(endpoint);
+        self.topology.begin_request(endpoint);
+        Step::Send(self.request(op, endpoint))
+    }
+
+    fn read_target(&mut self, op: &Operation) -> Option<EndpointId> {
+        let avoid: Vec<EndpointId> = op.excluded.iter().chain(&op.lagging).copied().collect();
+        let max_staleness = self.config.max_staleness_ms;
+        select_read(&self.topology, op.read_preference, max_staleness, &avoid, &mut self.rng).or_else(|| {
+            // Every replica is behind this session's writes: the primary has them.
+            let p = self.topology.primary()?;
+            (!op.lagging.is_empty() && !avoid.contains(&p)).then_some(p)
+        })
+    }
+
+    fn wait_for_endpoint(&mut self, op: &mut Operation, now_ms: u64) -> Step {
+        let waited = now_ms.saturating_sub(op.started_ms);
+        let deadline = op.started_ms + self.config.primary_wait_ms;
+        let write = op.action.is_write();
+        if !write && (!op.excluded.is_empty() || !op.lagging.is_empty()) && op.attempts < self.max_attempts(op) {
+            // Every candidate was tried: start a new round after a backoff.
+            op.excluded.clear();
+            op.lagging.clear();
+            op.not_before = now_ms + backoff_ms(&self.config.retry, op.attempts, &mut self.rng);
+            return Step::Wait { until_ms: op.not_before };
+        }
+        if now_ms >= deadline {
+            let err = if write {
+                Error::NoPrimary { waited_ms: waited }
+            } else {
+                Error::Unavailable { message: format!("no endpoint could serve the read within {waited} ms") }
+            };
+            return Step::Done(Err(err));
+        }
+        self.topology.request_check_all(now_ms);
+        Step::Wait { until_ms: deadline.min(now_ms + WAIT_SLICE_MS) }
+    }
+
+    fn max_attempts(&self, op: &Operation) -> u32 {
+        let base = self.config.retry.max_attempts;
+        if op.action.is_write() {
+            base
+        } else {
+            base + self.topology.len() as u32 - 1
+        }
+    }
+
+    fn request(&self, op: &Operation, endpoint: EndpointId) -> Request {
+        let mut headers: Vec<(String, String)> =
+            self.config.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let body = op.action.body();
+        if body.is_some() {
+            headers.push(("content-type".into(), "application/json".into()));
+        }
+        if let Some(key) = &op.idempotency_key {
+            headers.push((protocol::IDEMPOTENCY_HEADER.into(), key.clone()));
+            let durability = match op.durability {
+                super::options::Durability::Local => "local",
+                super::options::Durability::Quorum => "quorum",
+                super::options::Durability::Visible => "visible",
+            };
+            headers.push((protocol::DURABILITY_HEADER.into(), durability.into()));
+        }
+        if let Some(v) = op.action.if_version() {
+            headers.push(("if-match".into(), format!("\"{v}\"")));
+        }
+        if !op.action.is_write() && self.config.consistency == Consistency::Session && self.session_position > 0 {
+            headers.push((protocol::MIN_POSITION_HEADER.into(), self.session_position.to_string()));
+        }
+        Request {
+            endpoint,
+            method: op.action.method(),
+            path: op.action.path(),
+            headers,
+            body,
+            timeout_ms: self.config.request_timeout_ms,
+        }
+    }
+
+    /// What the request `step` handed out got. Call `step` again afterwards.
+    pub fn handle_outcome(&mut self, op: &mut Operation, now_ms: u64, outcome: Outcome) {
+        let Some(endpoint) = op.in_flight.take() else { return };
+        self.topology.end_request(endpoint);
+        op.last_endpoint = Some(endpoint);
+        op.last_status = match &outcome {
+            Outcome::Response(r) => Some(r.status),
+            _ => None,
+        };
+        let url = self.topology.url(endpoint).to_string();
+        let response = match outcome {
+            Outcome::Response(r) => r,
+            Outcome::NetworkError(message) => {
+                self.topology.handle_op_failure(endpoint, now_ms, message.clone());
+                let err = Error::Unavailable { message: format!("{url}: {message}") };
+                return self.retry_or_fail(op, endpoint, now_ms, err);
+            }
+            Outcome::Timeout => {
+                let after_ms = self.config.request_timeout_ms;
+                self.topology.handle_op_failure(endpoint, now_ms, format!("timed out after {after_ms} ms"));
+                return self.retry_or_fail(op, endpoint, now_ms, Error::Timeout { after_ms });
+            }
+        };
+        let server = protocol::parse_error(&response.body);
+        let code = server.as_ref().map(|s| s.code.as_str()).unwrap_or("");
+        match response.status {
+            200..=299 => self.succeed(op, endpoint, &url, response),
+            404 if matches!(op.action, Action::Get { .. }) && code == "not_found" => {
+                op.result = Some(Ok(Completed { reply: Reply::Missing, endpoint }));
+            }
+            421 => {
+                self.topology.handle_not_primary(endpoint, now_ms);
+                let err = Error::Unavailable { message: format!("{url} is not the primary any more") };
+                op.not_before = now_ms; // no backoff: waiting for the new primary is the delay
+                self.retry_or_fail(op, endpoint, now_ms, err);
+            }
+            503 if code == "lagging" && !op.action.is_write() => {
+                op.lagging.push(endpoint);
+                op.attempts -= 1; // not a failure: the read just goes elsewhere
+            }
+            500..=599 => {
+                let message = server.map(|s| s.message).unwrap_or_else(|| format!("HTTP {}", response.status));
+                self.topology.handle_op_failure(endpoint, now_ms, message.clone());
+                let err = Error::Unavailable { message: format!("{url}: {message}") };
+                self.retry_or_fail(op, endpoint, now_ms, err);
+            }
+            status => {
+                op.result = Some(Err(final_error(status, &url, server)));
+            }
+        }
+    }
+
+    fn succeed(&mut self, op: &mut Operation, endpoint: EndpointId, url: &str, response: Response) {
+        if op.action.is_write() {
+            if let Some(p) = response.position {
+                self.session_position = self.session_position.max(p);
+            }
+        }
+        let reply = match &op.action {
+            Action::Delete { .. } => Ok(Reply::Deleted),
+            Action::List { .. } => protocol::parse_page(url, &response.body).map(Reply::Page),
+            _ => protocol::parse_doc(url, &response.body).map(Reply::Doc),
+        };
+        op.result = Some(reply.map(|reply| Completed { reply, endpoint }));
+    }
+
+    fn retry_or_fail(&mut self, op: &mut Operation, endpoint: EndpointId, now_ms: u64, err: Error) {
+        let write = op.action.is_write();
+        if !write {
+            op.excluded.push(endpoint);
+        }
+        if op.attempts >= self.max_attempts(op) || !self.budget.withdraw(now_ms) {
+            op.result = Some(Err(err));
+            return;
+        }
+        self.events.push_back(Event::Retry {
+            attempt: op.attempts,
+            endpoint: self.topology.url(endpoint).to_string(),
+            error: err,
+        });
+        if write && op.not_before < now_ms {
+            op.not_before = now_ms + backoff_ms(&self.config.retry, op.attempts, &mut self.rng);
+        }
+    }
+
+    // ----- health -----
+
+    /// Health checks to send now.
+    pub fn poll_health_checks(&mut self, now_ms: u64) -> Vec<Request> {
+        let headers: Vec<(String, String)> =
+            self.config.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let timeout_ms = self.config.health.timeout_ms;
+        self.topology
+            .poll_health_checks(now_ms)
+            .into_iter()
+            .map(|endpoint| Request {
+                endpoint,
+                method: protocol::Method::Get,
+                path: "/v1/health".into(),
+                headers: headers.clone(),
+                body: None,
+                timeout_ms,
+            })
+            .collect()
+    }
+
+    /// What a health check got; `rtt_ms` is how long it took.
+    pub fn handle_health(&mut self, endpoint: EndpointId, now_ms: u64, rtt_ms: f64, outcome: Outcome) {
+        let url = self.topology.url(endpoint).to_string();
+        let result: Result<(HealthReport, f64), String> = match outcome {
+            Outcome::Response(r) if r.status == 200 => {
+                protocol::parse_health(&url, &r.body).map(|h| (h, rtt_ms)).map_err(|e| e.to_string())
+            }
+            Outcome::Response(r) => Err(match protocol::parse_error(&r.body) {
+                Some(e) => format!("HTTP {} {}: {}", r.status, e.code, e.message),
+                None => format!("HTTP {}", r.status),
+            }),
+            Outcome::NetworkError(m) => Err(m),
+            Outcome::Timeout => Err(format!("no answer within {} ms", self.config.health.timeout_ms)),
+        };
+        self.topology.handle_health(endpoint, now_ms, result);
+    }
+
+    /// Pauses periodic health checks (a hidden tab) or resumes them at once.
+    pub fn set_paused(&mut self, paused: bool, now_ms: u64) {
+        self.topology.set_paused(paused, now_ms);
+    }
+
+    /// When to call `poll_health_checks` next.
+    pub fn poll_timeout(&self) -> Option<u64> {
+        self.topology.poll_timeout()
+    }
+
+    /// The next event for the app.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        while let Some(e) = self.topology.poll_event() {
+            let view = |t: &Topology, id: EndpointId| t.describe().swap_remove(id.0);
+            let event = match e {
+                TopologyEvent::Changed => Event::Topology(self.topology.describe()),
+                TopologyEvent::PrimaryChanged(p) => Event::Primary {
+                    url: p.map(|id| self.topology.url(id).to_string()),
+                    term: p.map(|_| self.topology.max_term()),
+                },
+                TopologyEvent::EndpointDown(id) => Event::EndpointDown(view(&self.topology, id)),
+                TopologyEvent::EndpointUp(id) => Event::EndpointUp(view(&self.topology, id)),
+            };
+            self.events.push_back(event);
+        }
+        self.events.pop_front()
+    }
+}
+
+fn final_error(status: u16, url: &str, server: Option<protocol::ServerError>) -> Error {
+    let (code, message) = match &server {
+        Some(s) => (s.code.as_str(), s.message.clone()),
+        None => ("", format!("HTTP {status}")),
+    };
+    match (status, code) {
+        (412, _) => Error::Conflict { current: server.and_then(|s| s.current).filter(|c| !c.is_null()) },
+        (409, _) => Error::AlreadyExists { message },
+        (404, _) => Error::NotFound { message },
+        (401 | 403, _) => Error::Unauthorized,
+        (413, _) => Error::invalid("data", format!("rejected by {url} as too large: {message}")),
+        (400 | 422, _) => Error::invalid("request", format!("rejected by {url}: {message}")),
+        _ => Error::Protocol { message: format!("{url}: unexpected HTTP {status} {code} {message}") },
+    }
+}

@@ -1,0 +1,64 @@
+//! Small JS helpers: the clock, timers that work in browsers and Node, and property access.
+
+use js_sys::{Function, Object, Reflect};
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_name = setTimeout)]
+    fn set_timeout(f: &Function, ms: f64) -> JsValue;
+    #[wasm_bindgen(js_name = clearTimeout)]
+    fn clear_timeout(id: &JsValue);
+}
+
+/// Milliseconds since the epoch (the core's `now_ms`).
+pub fn now_ms() -> u64 {
+    js_sys::Date::now() as u64
+}
+
+/// A timer; `unref` keeps it from holding a Node process open (the health checks' timer).
+pub struct Timer(JsValue);
+
+impl Timer {
+    pub fn start(f: &Function, ms: u64, unref: bool) -> Timer {
+        let id = set_timeout(f, ms.min(i32::MAX as u64) as f64);
+        if unref {
+            if let Ok(unref) = Reflect::get(&id, &"unref".into()) {
+                if let Some(unref) = unref.dyn_ref::<Function>() {
+                    let _ = unref.call0(&id);
+                }
+            }
+        }
+        Timer(id)
+    }
+
+    pub fn cancel(self) {
+        clear_timeout(&self.0);
+    }
+}
+
+/// Resolves after `ms`, or when `wake` is called (whichever is first).
+pub async fn sleep_or_wake(ms: u64, wakers: &std::cell::RefCell<Vec<Function>>) {
+    let promise = js_sys::Promise::new(&mut |resolve, _reject| {
+        let _ = set_timeout(&resolve, ms.min(i32::MAX as u64) as f64);
+        wakers.borrow_mut().push(resolve);
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+}
+
+/// `obj[key]`, or undefined.
+pub fn get(obj: &JsValue, key: &str) -> JsValue {
+    if !obj.is_object() {
+        return JsValue::UNDEFINED;
+    }
+    Reflect::get(obj, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
+}
+
+/// A fresh plain object with `pairs`.
+pub fn object(pairs: &[(&str, JsValue)]) -> JsValue {
+    let obj = Object::new();
+    for (k, v) in pairs {
+        let _ = Reflect::set(&obj, &JsValue::from_str(k), v);
+    }
+    obj.into()
+}
