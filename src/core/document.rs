@@ -20,6 +20,37 @@ pub struct Doc {
     pub updated_at: String,
 }
 
+impl Doc {
+    /// Reads a document from JSON, checking every field (the protocol's shape; no serde visitor per type).
+    pub fn from_value(value: Value) -> Result<Doc, String> {
+        let Value::Object(mut map) = value else { return Err("a document must be an object".into()) };
+        let id = match map.remove("id") {
+            Some(Value::String(s)) => s,
+            _ => return Err("document `id` must be a string".into()),
+        };
+        let version = map.get("version").and_then(Value::as_u64).ok_or("document `version` must be a whole number")?;
+        let data = match map.remove("data") {
+            Some(Value::Object(d)) => d,
+            _ => return Err("document `data` must be an object".into()),
+        };
+        let updated_at = match map.remove("updatedAt") {
+            Some(Value::String(s)) => s,
+            _ => return Err("document `updatedAt` must be a string".into()),
+        };
+        Ok(Doc { id, version, data, updated_at })
+    }
+
+    /// The protocol's JSON form.
+    pub fn to_value(&self) -> Value {
+        let mut map = Map::new();
+        map.insert("id".into(), Value::String(self.id.clone()));
+        map.insert("version".into(), Value::from(self.version));
+        map.insert("data".into(), Value::Object(self.data.clone()));
+        map.insert("updatedAt".into(), Value::String(self.updated_at.clone()));
+        Value::Object(map)
+    }
+}
+
 /// A collection name checked against the protocol's rules.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CollectionName(String);
@@ -110,7 +141,12 @@ mod tests {
 
     #[test]
     fn doc_uses_the_protocol_field_names() {
-        let d: Doc = serde_json::from_value(json!({"id": "a", "version": 3, "data": {}, "updatedAt": "t"})).unwrap();
-        assert_eq!(serde_json::to_value(&d).unwrap()["updatedAt"], "t");
+        let v = json!({"id": "a", "version": 3, "data": {"k": [1]}, "updatedAt": "t"});
+        let d = Doc::from_value(v.clone()).unwrap();
+        assert_eq!(d.to_value(), v);
+        assert_eq!(serde_json::to_value(&d).unwrap(), v, "serde and to_value agree");
+        assert!(Doc::from_value(json!({"id": "a", "version": -1, "data": {}, "updatedAt": "t"})).is_err());
+        assert!(Doc::from_value(json!({"id": "a", "version": 1, "data": [], "updatedAt": "t"})).is_err());
+        assert!(Doc::from_value(json!({"id": 1, "version": 1, "data": {}, "updatedAt": "t"})).is_err());
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod document;
 pub mod error;
+pub mod fields;
 pub mod operation;
 pub mod options;
 pub mod protocol;

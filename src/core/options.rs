@@ -7,13 +7,13 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
 use serde_json::Value;
 
 use super::error::Error;
+use super::fields::Fields;
 
 /// Where reads go (writes always go to the primary).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum ReadPreference {
     Primary,
@@ -24,7 +24,7 @@ pub enum ReadPreference {
 }
 
 /// Which reads a client accepts after its own writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum Consistency {
     /// Read-your-writes: reads carry the client's highest written position.
@@ -34,7 +34,7 @@ pub enum Consistency {
 }
 
 /// How far a write must travel before it is acknowledged (protocol header `X-Replikit-Durability`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum Durability {
     Local,
@@ -43,7 +43,7 @@ pub enum Durability {
 }
 
 /// The role an endpoint is configured with; the health checks have the last word.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum Role {
     Primary,
@@ -89,81 +89,52 @@ pub struct Config {
     pub headers: BTreeMap<String, String>,
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct RawOptions {
-    endpoints: Option<Vec<RawEndpoint>>,
-    primary: Option<String>,
-    replicas: Option<Vec<String>>,
-    read_preference: Option<ReadPreference>,
-    consistency: Option<Consistency>,
-    max_staleness_ms: Option<u64>,
-    health: Option<RawHealth>,
-    request_timeout_ms: Option<u64>,
-    primary_wait_ms: Option<u64>,
-    durability: Option<Durability>,
-    retry: Option<RawRetry>,
-    headers: Option<BTreeMap<String, String>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawEndpoint {
-    url: String,
-    role: Option<Role>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct RawHealth {
-    interval_ms: Option<u64>,
-    timeout_ms: Option<u64>,
-    failure_threshold: Option<u32>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct RawRetry {
-    max_attempts: Option<u32>,
-    base_delay_ms: Option<u64>,
-    max_delay_ms: Option<u64>,
-}
-
 /// Upper bound for every duration option: one hour. Longer is a unit mistake (seconds vs milliseconds).
 const MAX_DURATION_MS: u64 = 3_600_000;
+
+pub(crate) const READ_PREFERENCES: &[(&str, ReadPreference)] = &[
+    ("primary", ReadPreference::Primary),
+    ("primaryPreferred", ReadPreference::PrimaryPreferred),
+    ("replica", ReadPreference::Replica),
+    ("replicaPreferred", ReadPreference::ReplicaPreferred),
+    ("nearest", ReadPreference::Nearest),
+];
+const CONSISTENCIES: &[(&str, Consistency)] = &[("session", Consistency::Session), ("eventual", Consistency::Eventual)];
+pub(crate) const DURABILITIES: &[(&str, Durability)] =
+    &[("local", Durability::Local), ("quorum", Durability::Quorum), ("visible", Durability::Visible)];
+const ROLES: &[(&str, Role)] = &[("primary", Role::Primary), ("replica", Role::Replica)];
 
 impl Config {
     /// Parses and validates the options object given to `createClient`.
     pub fn from_json(options: Value) -> Result<Config, Error> {
-        if !options.is_object() {
-            return Err(Error::invalid("options", "must be an object"));
-        }
-        let raw: RawOptions = serde_path_to_error::deserialize(options).map_err(|e| {
-            let path = e.path().to_string();
-            let what = if path == "." { "options".to_string() } else { path };
-            Error::invalid(what, e.into_inner().to_string())
-        })?;
-        raw.validate()
-    }
-}
-
-impl RawOptions {
-    fn validate(self) -> Result<Config, Error> {
-        let endpoints = endpoints(self.endpoints, self.primary, self.replicas)?;
-        let raw_health = self.health.unwrap_or_default();
-        let health = HealthOptions {
-            interval_ms: ranged("health.intervalMs", raw_health.interval_ms, 1000, 50)?,
-            timeout_ms: ranged("health.timeoutMs", raw_health.timeout_ms, 1000, 10)?,
-            failure_threshold: raw_health.failure_threshold.unwrap_or(2),
+        let mut f = Fields::new(&options, "")?;
+        let endpoints = endpoints(&mut f)?;
+        let health = match f.object("health")? {
+            Some(mut h) => {
+                let health = HealthOptions {
+                    interval_ms: ranged("health.intervalMs", h.u64("intervalMs")?, 1000, 50)?,
+                    timeout_ms: ranged("health.timeoutMs", h.u64("timeoutMs")?, 1000, 10)?,
+                    failure_threshold: h.u32("failureThreshold")?.unwrap_or(2),
+                };
+                h.finish()?;
+                health
+            }
+            None => HealthOptions { interval_ms: 1000, timeout_ms: 1000, failure_threshold: 2 },
         };
         if !(1..=100).contains(&health.failure_threshold) {
             return Err(Error::invalid("health.failureThreshold", "must be between 1 and 100"));
         }
-        let raw_retry = self.retry.unwrap_or_default();
-        let retry = RetryOptions {
-            max_attempts: raw_retry.max_attempts.unwrap_or(3),
-            base_delay_ms: ranged("retry.baseDelayMs", raw_retry.base_delay_ms, 25, 0)?,
-            max_delay_ms: ranged("retry.maxDelayMs", raw_retry.max_delay_ms, 1000, 0)?,
+        let retry = match f.object("retry")? {
+            Some(mut r) => {
+                let retry = RetryOptions {
+                    max_attempts: r.u32("maxAttempts")?.unwrap_or(3),
+                    base_delay_ms: ranged("retry.baseDelayMs", r.u64("baseDelayMs")?, 25, 0)?,
+                    max_delay_ms: ranged("retry.maxDelayMs", r.u64("maxDelayMs")?, 1000, 0)?,
+                };
+                r.finish()?;
+                retry
+            }
+            None => RetryOptions { max_attempts: 3, base_delay_ms: 25, max_delay_ms: 1000 },
         };
         if !(1..=20).contains(&retry.max_attempts) {
             return Err(Error::invalid("retry.maxAttempts", "must be between 1 and 20"));
@@ -171,22 +142,31 @@ impl RawOptions {
         if retry.base_delay_ms > retry.max_delay_ms {
             return Err(Error::invalid("retry.baseDelayMs", "must not exceed retry.maxDelayMs"));
         }
-        let headers = self.headers.unwrap_or_default();
-        for (name, value) in &headers {
-            check_header(name, value)?;
+        let mut headers = BTreeMap::new();
+        if let Some(mut h) = f.object("headers")? {
+            for (name, value) in h.map_entries() {
+                let Value::String(value) = value else {
+                    return Err(Error::invalid(format!("headers.{name}"), "must be a string"));
+                };
+                check_header(name, value)?;
+                headers.insert(name.clone(), value.clone());
+            }
+            h.finish()?;
         }
-        Ok(Config {
+        let config = Config {
             endpoints,
-            read_preference: self.read_preference.unwrap_or(ReadPreference::ReplicaPreferred),
-            consistency: self.consistency.unwrap_or(Consistency::Session),
-            max_staleness_ms: ranged("maxStalenessMs", self.max_staleness_ms, 30_000, 0)?,
+            read_preference: f.one_of("readPreference", READ_PREFERENCES)?.unwrap_or(ReadPreference::ReplicaPreferred),
+            consistency: f.one_of("consistency", CONSISTENCIES)?.unwrap_or(Consistency::Session),
+            max_staleness_ms: ranged("maxStalenessMs", f.u64("maxStalenessMs")?, 30_000, 0)?,
             health,
-            request_timeout_ms: ranged("requestTimeoutMs", self.request_timeout_ms, 5000, 10)?,
-            primary_wait_ms: ranged("primaryWaitMs", self.primary_wait_ms, 5000, 0)?,
-            durability: self.durability.unwrap_or(Durability::Quorum),
+            request_timeout_ms: ranged("requestTimeoutMs", f.u64("requestTimeoutMs")?, 5000, 10)?,
+            primary_wait_ms: ranged("primaryWaitMs", f.u64("primaryWaitMs")?, 5000, 0)?,
+            durability: f.one_of("durability", DURABILITIES)?.unwrap_or(Durability::Quorum),
             retry,
             headers,
-        })
+        };
+        f.finish()?;
+        Ok(config)
     }
 }
 
@@ -201,34 +181,36 @@ fn ranged(what: &str, value: Option<u64>, default: u64, min: u64) -> Result<u64,
     Ok(v)
 }
 
-fn endpoints(
-    list: Option<Vec<RawEndpoint>>,
-    primary: Option<String>,
-    replicas: Option<Vec<String>>,
-) -> Result<Vec<EndpointConfig>, Error> {
-    let raw: Vec<(String, Option<Role>, String)> = match (list, primary, replicas) {
-        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+fn endpoints(f: &mut Fields) -> Result<Vec<EndpointConfig>, Error> {
+    let list = f.array("endpoints")?;
+    let primary = f.string("primary")?;
+    let replicas = f.array("replicas")?;
+    let mut raw: Vec<(String, Option<Role>, String)> = Vec::new();
+    if let Some(list) = list {
+        if primary.is_some() || replicas.is_some() {
             return Err(Error::invalid(
                 "endpoints",
                 "give either `endpoints` or the `primary`/`replicas` shorthand, not both",
-            ))
+            ));
         }
-        (Some(list), None, None) => list
-            .into_iter()
-            .enumerate()
-            .map(|(i, e)| (e.url, e.role, format!("endpoints[{i}].url")))
-            .collect(),
-        (None, primary, replicas) => {
-            let mut out = Vec::new();
-            if let Some(p) = primary {
-                out.push((p, Some(Role::Primary), "primary".to_string()));
-            }
-            for (i, r) in replicas.unwrap_or_default().into_iter().enumerate() {
-                out.push((r, Some(Role::Replica), format!("replicas[{i}]")));
-            }
-            out
+        for (i, e) in list.iter().enumerate() {
+            let what = format!("endpoints[{i}]");
+            let mut ef = Fields::new(e, &what)?;
+            let url = ef.string("url")?.ok_or_else(|| Error::invalid(format!("{what}.url"), "is required"))?;
+            let role = ef.one_of("role", ROLES)?;
+            ef.finish()?;
+            raw.push((url, role, format!("{what}.url")));
         }
-    };
+    } else {
+        if let Some(p) = primary {
+            raw.push((p, Some(Role::Primary), "primary".to_string()));
+        }
+        for (i, r) in replicas.map(|r| r.as_slice()).unwrap_or_default().iter().enumerate() {
+            let what = format!("replicas[{i}]");
+            let url = r.as_str().ok_or_else(|| Error::invalid(what.clone(), "must be a URL string"))?;
+            raw.push((url.to_string(), Some(Role::Replica), what));
+        }
+    }
     if raw.is_empty() {
         return Err(Error::invalid("endpoints", "at least one endpoint is required"));
     }
@@ -308,7 +290,9 @@ mod tests {
         assert_eq!(what, "readPreference");
         let (what, msg) = err(json!({"primary": "http://a", "helth": {}}));
         assert_eq!(what, "helth");
-        assert!(msg.contains("unknown field"), "{msg}");
+        assert!(msg.contains("unknown option"), "{msg}");
+        assert_eq!(err(json!({"primary": "http://a", "retry": {"maxAttempts": 1.5}})).0, "retry.maxAttempts");
+        assert_eq!(err(json!({"primary": "http://a", "health": {"intervalMs": 100, "x": 1}})).0, "health.x");
     }
 
     #[test]

@@ -4,7 +4,6 @@
 //! Nothing an endpoint says is trusted: bodies are size-bounded, JSON is parsed into typed values, and a
 //! malformed answer becomes [`Error::Protocol`] naming the endpoint, never a panic.
 
-use serde::Deserialize;
 use serde_json::Value;
 
 use super::document::Doc;
@@ -81,29 +80,14 @@ pub struct Response {
 }
 
 /// `GET /v1/health`'s answer.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HealthReport {
     pub node_id: String,
     pub role: Role,
     pub term: u64,
     pub position: u64,
     pub lag_ms: Option<u64>,
-    #[serde(default)]
     pub read_only: bool,
-}
-
-#[derive(Deserialize)]
-struct ErrorBody {
-    error: ErrorDetail,
-}
-
-#[derive(Deserialize)]
-struct ErrorDetail {
-    code: String,
-    #[serde(default)]
-    message: String,
-    current: Option<Value>,
 }
 
 /// The `{"error": {...}}` body of a failed response, if it has one.
@@ -119,25 +103,45 @@ fn protocol(endpoint: &str, what: impl std::fmt::Display) -> Error {
     Error::Protocol { message: format!("{endpoint}: {what}") }
 }
 
+/// Parses a body as JSON, within the size limit. Every parser goes through here: one `Value` deserializer
+/// instead of a serde visitor per type keeps the wasm small.
+fn json(endpoint: &str, body: &str) -> Result<Value, Error> {
+    if body.len() > MAX_BODY_BYTES {
+        return Err(protocol(endpoint, format!("response of {} bytes is over the limit", body.len())));
+    }
+    serde_json::from_str(body).map_err(|e| protocol(endpoint, format!("invalid JSON: {e}")))
+}
+
 /// Parses a health report; `endpoint` names the source in errors.
 pub fn parse_health(endpoint: &str, body: &str) -> Result<HealthReport, Error> {
-    check_size(endpoint, body)?;
-    let report: HealthReport =
-        serde_json::from_str(body).map_err(|e| protocol(endpoint, format!("bad health report: {e}")))?;
-    if report.node_id.is_empty() || report.node_id.len() > 256 {
-        return Err(protocol(endpoint, "bad health report: nodeId must be 1 to 256 bytes"));
+    let v = json(endpoint, body)?;
+    let bad = |what: &str| protocol(endpoint, format!("bad health report: {what}"));
+    let node_id = v.get("nodeId").and_then(Value::as_str).ok_or_else(|| bad("nodeId must be a string"))?;
+    if node_id.is_empty() || node_id.len() > 256 {
+        return Err(bad("nodeId must be 1 to 256 bytes"));
     }
-    Ok(report)
+    let role = match v.get("role").and_then(Value::as_str) {
+        Some("primary") => Role::Primary,
+        Some("replica") => Role::Replica,
+        _ => return Err(bad("role must be \"primary\" or \"replica\"")),
+    };
+    let term = v.get("term").and_then(Value::as_u64).ok_or_else(|| bad("term must be a whole number"))?;
+    let position = v.get("position").and_then(Value::as_u64).ok_or_else(|| bad("position must be a whole number"))?;
+    let lag_ms = match v.get("lagMs") {
+        None | Some(Value::Null) => None,
+        Some(l) => Some(l.as_u64().ok_or_else(|| bad("lagMs must be a whole number or null"))?),
+    };
+    let read_only = v.get("readOnly").and_then(Value::as_bool).unwrap_or(false);
+    Ok(HealthReport { node_id: node_id.to_string(), role, term, position, lag_ms, read_only })
 }
 
 /// Parses a document body.
 pub fn parse_doc(endpoint: &str, body: &str) -> Result<Doc, Error> {
-    check_size(endpoint, body)?;
-    serde_json::from_str(body).map_err(|e| protocol(endpoint, format!("bad document: {e}")))
+    Doc::from_value(json(endpoint, body)?).map_err(|e| protocol(endpoint, e))
 }
 
 /// A page of `GET /v1/c/{collection}`.
-#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Page {
     pub items: Vec<Doc>,
     pub next: Option<String>,
@@ -145,30 +149,32 @@ pub struct Page {
 
 /// Parses a list page.
 pub fn parse_page(endpoint: &str, body: &str) -> Result<Page, Error> {
-    check_size(endpoint, body)?;
-    serde_json::from_str(body).map_err(|e| protocol(endpoint, format!("bad list page: {e}")))
+    let v = json(endpoint, body)?;
+    let Value::Object(mut map) = v else { return Err(protocol(endpoint, "a list page must be an object")) };
+    let items = match map.remove("items") {
+        Some(Value::Array(items)) => items
+            .into_iter()
+            .map(Doc::from_value)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| protocol(endpoint, e))?,
+        _ => return Err(protocol(endpoint, "a list page needs an `items` array")),
+    };
+    let next = match map.remove("next") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s),
+        Some(_) => return Err(protocol(endpoint, "`next` must be a string or null")),
+    };
+    Ok(Page { items, next })
 }
 
 /// Parses an error body; `None` when the body is not a protocol error (a proxy's HTML page, say).
 pub fn parse_error(body: &str) -> Option<ServerError> {
-    if body.len() > MAX_BODY_BYTES {
-        return None;
-    }
-    let value: Value = serde_json::from_str(body).ok()?;
-    let current_top = value.get("current").cloned();
-    let parsed: ErrorBody = serde_json::from_value(value).ok()?;
-    Some(ServerError {
-        code: parsed.error.code,
-        message: parsed.error.message,
-        current: parsed.error.current.or(current_top),
-    })
-}
-
-fn check_size(endpoint: &str, body: &str) -> Result<(), Error> {
-    if body.len() > MAX_BODY_BYTES {
-        return Err(protocol(endpoint, format!("response of {} bytes is over the limit", body.len())));
-    }
-    Ok(())
+    let v = json("", body).ok()?;
+    let e = v.get("error")?;
+    let code = e.get("code")?.as_str()?.to_string();
+    let message = e.get("message").and_then(Value::as_str).unwrap_or_default().to_string();
+    let current = e.get("current").or_else(|| v.get("current")).cloned();
+    Some(ServerError { code, message, current })
 }
 
 /// Percent-encodes a path segment (RFC 3986 unreserved characters pass through).

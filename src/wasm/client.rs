@@ -3,7 +3,7 @@
 use std::rc::Rc;
 
 use js_sys::{Function, Object, Reflect};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Map, Value};
 use wasm_bindgen::prelude::*;
 use web_sys::AbortSignal;
@@ -11,6 +11,8 @@ use web_sys::AbortSignal;
 use super::driver::Driver;
 use super::errors::to_js;
 use super::js::{get, now_ms};
+use crate::core::fields::Fields;
+use crate::core::options::{DURABILITIES, READ_PREFERENCES};
 use crate::core::{
     check_data, check_id, Action, CallOptions, CollectionName, Config, Durability, Error, ReadPreference, Reply,
     Router,
@@ -157,8 +159,8 @@ pub struct Collection {
     driver: Rc<Driver>,
 }
 
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+/// Per-call options, read from the JS object (after `signal` was taken out).
+#[derive(Default)]
 struct RawCallOptions {
     id: Option<String>,
     if_version: Option<u64>,
@@ -168,8 +170,8 @@ struct RawCallOptions {
     after: Option<String>,
 }
 
-/// Per-call options: `signal` is taken out, the rest is checked against the keys this call accepts.
-fn call_options(options: &JsValue, allowed: &[&str]) -> Result<(RawCallOptions, Option<AbortSignal>), Error> {
+/// Per-call options: `signal` is taken out, the rest must be among the keys this call accepts.
+fn call_options(options: &JsValue, allowed: &[&'static str]) -> Result<(RawCallOptions, Option<AbortSignal>), Error> {
     if options.is_undefined() || options.is_null() {
         return Ok((RawCallOptions::default(), None));
     }
@@ -184,15 +186,21 @@ fn call_options(options: &JsValue, allowed: &[&str]) -> Result<(RawCallOptions, 
     } else {
         Some(signal.dyn_into::<AbortSignal>().map_err(|_| Error::invalid("signal", "must be an AbortSignal"))?)
     };
-    for key in Object::keys(&copy).iter() {
-        let key = key.as_string().unwrap_or_default();
-        if !allowed.contains(&key.as_str()) {
-            return Err(Error::invalid(key.clone(), format!("is not an option of this call (allowed: signal, {})", allowed.join(", "))));
+    let json = json_of(&copy.into(), "options")?;
+    let mut f = Fields::new(&json, "")?;
+    let mut raw = RawCallOptions::default();
+    for &key in allowed {
+        match key {
+            "id" => raw.id = f.string("id")?,
+            "ifVersion" => raw.if_version = f.u64("ifVersion")?,
+            "readPreference" => raw.read_preference = f.one_of("readPreference", READ_PREFERENCES)?,
+            "durability" => raw.durability = f.one_of("durability", DURABILITIES)?,
+            "limit" => raw.limit = f.u32("limit")?,
+            "after" => raw.after = f.string("after")?,
+            _ => {}
         }
     }
-    let json = json_of(&copy.into(), "options")?;
-    let raw: RawCallOptions = serde_path_to_error::deserialize(json)
-        .map_err(|e| Error::invalid(e.path().to_string(), e.into_inner().to_string()))?;
+    f.finish()?;
     Ok((raw, signal))
 }
 

@@ -62,13 +62,15 @@ impl Store for IndexedDbStore {
         match raw {
             None => Ok(None),
             Some(json) => serde_json::from_str(&json)
+                .map_err(|e| e.to_string())
+                .and_then(Doc::from_value)
                 .map(Some)
                 .map_err(|e| storage(format!("corrupt cache entry {id:?}: {e}"))),
         }
     }
 
     async fn put(&self, collection: &CollectionName, doc: &Doc) -> Result<(), Error> {
-        let json = serde_json::to_string(doc).map_err(|e| storage(e.to_string()))?;
+        let json = doc.to_value().to_string();
         let tx = self
             .db
             .transaction(DOCS)
