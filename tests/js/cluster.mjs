@@ -12,9 +12,12 @@ export const serverBin = process.env.REPLIKIT_SERVER_BIN ?? join(root, 'target',
 /** Starts `replikit-server dev-cluster --port 0 --json` with `args`; resolves when it printed its endpoints. */
 export async function startCluster(args = []) {
   const dir = mkdtempSync(join(tmpdir(), 'replikit-cluster-test-'));
-  const child = spawn(serverBin, ['dev-cluster', '--port', '0', '--json', '--state-file', join(dir, 'state.json'), ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  // --stop-on-stdin-close: if this test process dies without stop(), the cluster still goes away.
+  const child = spawn(
+    serverBin,
+    ['dev-cluster', '--port', '0', '--json', '--stop-on-stdin-close', '--state-file', join(dir, 'state.json'), ...args],
+    { stdio: ['pipe', 'pipe', 'pipe'] },
+  );
   const stderr = [];
   child.stderr.on('data', (d) => stderr.push(String(d)));
   const info = await new Promise((resolve, reject) => {

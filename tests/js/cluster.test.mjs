@@ -89,6 +89,9 @@ describe('CRUD and routing on a healthy cluster', () => {
     await assert.rejects(notes.replace('cond', { n: 3 }, { ifVersion: 1 }), (e) => {
       assert.ok(e instanceof replikit.ReplikitError);
       assert.equal(e.code, 'conflict');
+      assert.equal(e.status, 412);
+      assert.equal(e.endpoint, cluster.endpoints[0], 'the primary answered');
+      assert.equal(e.retryable, false);
       assert.equal(e.current.version, 2);
       assert.deepEqual(e.current.data, { n: 2 });
       return true;
@@ -175,6 +178,10 @@ describe('failover on a real cluster', () => {
   test('kill the primary, promote a replica: writes resume within 1 s, a reader sees 0 failed reads', async (t) => {
     const cluster = await startCluster();
     const db = await replikit.createClient(options(cluster));
+    const events = [];
+    for (const name of ['primary', 'endpointDown', 'endpointUp', 'retry', 'topology']) {
+      db.on(name, (payload) => events.push({ name, payload }));
+    }
     try {
       const notes = db.collection('failover');
       await notes.create({ v: 0 }, { id: 'doc' });
@@ -197,6 +204,12 @@ describe('failover on a real cluster', () => {
       const primary = db.topology().find((e) => e.primary);
       assert.equal(primary?.nodeId, 'n1');
       assert.equal(primary.term, 2);
+      const primaries = events.filter((e) => e.name === 'primary').map((e) => [e.payload.url, e.payload.term]);
+      assert.deepEqual(primaries.at(-1), [cluster.endpoints[1], 2], 'a primary event named the new primary');
+      assert.ok(primaries.some(([url]) => url === null), 'and one said there was none while n0 was gone');
+      const down = events.find((e) => e.name === 'endpointDown');
+      assert.equal(down?.payload.url, cluster.endpoints[0], 'n0 was reported down');
+      assert.ok(events.some((e) => e.name === 'topology' && Array.isArray(e.payload) && e.payload.length === 3));
     } finally {
       await db.close();
       await cluster.stop();

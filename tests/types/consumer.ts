@@ -1,7 +1,9 @@
 // Compiled with `tsc --noEmit` against the installed package: the public types must accept correct use
 // and reject wrong use (each @ts-expect-error fails the build if the types let the mistake through).
 import { createClient, init, ReplikitError, version } from 'replikit';
-import type { Client, ClientOptions, Doc, EndpointInfo, ErrorCode } from 'replikit';
+import type { Client, ClientOptions, Doc, EndpointInfo, ErrorCode, Page } from 'replikit';
+
+const page0 = (d: Doc<{ name: string }> | null): string | undefined => d?.id;
 
 interface User {
   name: string;
@@ -25,8 +27,17 @@ export async function main(): Promise<void> {
   const off: () => void = db.on('primary', (p) => console.log(p.url, p.term, name, endpoints.length));
   db.on('retry', (r) => console.log(r.attempt, r.error.code));
   off();
-  const doc: Doc<User> = { id: 'a', version: 1, data: { name: 'Ada' }, updatedAt: '' };
-  console.log(doc.data.name, version());
+  const doc: Doc<User> = await users.create({ name: 'Ada' }, { id: 'ada', durability: 'visible' });
+  const again: Doc<User> | null = await users.get(doc.id, { readPreference: 'primary' });
+  await users.update('ada', { age: null }, { ifVersion: doc.version, signal: new AbortController().signal });
+  await users.replace('ada', { name: 'Ada L.' });
+  const page: Page<User> = await users.list({ limit: 10, after: page0(again) });
+  await users.delete(page.items[0]?.id ?? 'ada');
+  console.log(doc.data.name, version(), db.sessionPosition());
+  // @ts-expect-error data must match the collection's type
+  await users.create({ nom: 'x' });
+  // @ts-expect-error ifVersion is a number
+  await users.delete('ada', { ifVersion: '1' });
   try {
     await createClient({ endpoints: [{ url: 'http://a', role: 'replica' }] });
   } catch (e) {
