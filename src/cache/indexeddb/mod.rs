@@ -8,7 +8,7 @@ mod migrations;
 
 use indexed_db_futures::database::Database;
 use indexed_db_futures::prelude::*;
-use indexed_db_futures::transaction::TransactionMode;
+use indexed_db_futures::transaction::{Transaction, TransactionMode};
 
 use super::Store;
 use crate::core::{CollectionName, Doc, Error};
@@ -31,6 +31,11 @@ impl IndexedDbStore {
             .await
             .map_err(|e| storage(format!("cannot open IndexedDB database {name:?}: {e}")))?;
         Ok(IndexedDbStore { db })
+    }
+
+    /// A read-write transaction over the documents (it rolls back unless committed).
+    fn readwrite(&self) -> Result<Transaction<'_>, Error> {
+        self.db.transaction(DOCS).with_mode(TransactionMode::Readwrite).build().map_err(idb)
     }
 
     /// Closes the connection (another tab's upgrade is not blocked by it any more).
@@ -71,36 +76,21 @@ impl Store for IndexedDbStore {
 
     async fn put(&self, collection: &CollectionName, doc: &Doc) -> Result<(), Error> {
         let json = doc.to_value().to_string();
-        let tx = self
-            .db
-            .transaction(DOCS)
-            .with_mode(TransactionMode::Readwrite)
-            .build()
-            .map_err(idb)?;
+        let tx = self.readwrite()?;
         let store = tx.object_store(DOCS).map_err(idb)?;
         store.put(json).with_key(key(collection, &doc.id)).await.map_err(idb)?;
         tx.commit().await.map_err(idb)
     }
 
     async fn delete(&self, collection: &CollectionName, id: &str) -> Result<(), Error> {
-        let tx = self
-            .db
-            .transaction(DOCS)
-            .with_mode(TransactionMode::Readwrite)
-            .build()
-            .map_err(idb)?;
+        let tx = self.readwrite()?;
         let store = tx.object_store(DOCS).map_err(idb)?;
         store.delete(key(collection, id)).await.map_err(idb)?;
         tx.commit().await.map_err(idb)
     }
 
     async fn clear(&self) -> Result<(), Error> {
-        let tx = self
-            .db
-            .transaction(DOCS)
-            .with_mode(TransactionMode::Readwrite)
-            .build()
-            .map_err(idb)?;
+        let tx = self.readwrite()?;
         tx.object_store(DOCS).map_err(idb)?.clear().map_err(idb)?.await.map_err(idb)?;
         tx.commit().await.map_err(idb)
     }
