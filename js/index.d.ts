@@ -52,6 +52,17 @@ interface CommonOptions {
   headers?: Record<string, string>;
   /** The fetch to use (default: the global one). Useful for tests, proxies and instrumentation. */
   fetch?: typeof fetch;
+  cache?: CacheOptions;
+  /** The default read policy; also per call. */
+  readPolicy?: ReadPolicy;
+  offline?: {
+    /**
+     * Queue writes that find no usable primary within `primaryWaitMs` (or are made while `navigator.onLine` is
+     * false) and resolve them at once with `meta.pending`. Default: true in browsers, false in Node.
+     */
+    queueWrites?: boolean;
+  };
+  conflict?: ConflictStrategy;
 }
 
 /**
@@ -64,14 +75,80 @@ export type ClientOptions = CommonOptions &
     | { primary?: string; replicas?: string[]; endpoints?: never }
   );
 
+/** Where a returned document came from. */
+export interface DocMeta {
+  /** Served from the local cache (with `endpoint` set: revalidated there, `304 Not Modified`). */
+  fromCache: boolean;
+  /** A local offline write to it is queued and not synced yet. */
+  pending: boolean;
+  /** The endpoint that answered, or null when none did. */
+  endpoint: string | null;
+}
+
 /** A stored document. `version` is incremented by every write of it. */
 export interface Doc<T extends object = Record<string, unknown>> {
   id: string;
   version: number;
   data: T;
-  /** RFC 3339 time of the last write, as the server reported it. */
+  /** RFC 3339 time of the last write, as the server reported it (local time for a pending write). */
   updatedAt: string;
+  /** Present on documents the SDK returns; absent in event payloads' `remote`/`base` only when noted. */
+  meta: DocMeta;
 }
+
+/**
+ * How reads use the local cache. `network-first` (default): ask an endpoint, serve the cache when none can
+ * answer. `cache-first`: a cached copy younger than `cache.ttlMs` is the answer. `stale-while-revalidate`: answer
+ * from cache, refresh in the background (emits `change`). `network-only`, `cache-only`. A document with a
+ * pending offline write is always served from the cache (except `network-only`).
+ */
+export type ReadPolicy = 'network-first' | 'cache-first' | 'stale-while-revalidate' | 'network-only' | 'cache-only';
+
+export interface CacheOptions {
+  /** Default: `'indexeddb'` in browsers, `'memory'` in Node. `'none'` turns the cache (and the outbox's persistence) off. */
+  store?: 'indexeddb' | 'memory' | 'none';
+  /** The IndexedDB database name (also names the tabs' channel and lock). Default `'replikit'`. */
+  name?: string;
+  /** Least recently used entries past this are evicted (never ones with pending writes). Default 1000. */
+  maxEntries?: number;
+  /** Entries older than this are revalidated before `cache-first` uses them. Default: no expiry. */
+  ttlMs?: number;
+}
+
+/** A queued offline write (`db.pendingWrites()`, and the payload of `queued`). */
+export interface PendingWrite {
+  seq: number;
+  /** The idempotency key it is sent with: syncing it twice cannot apply it twice. */
+  key: string;
+  kind: 'create' | 'replace' | 'update' | 'delete';
+  collection: string;
+  id: string;
+  /** The data (create, replace) or merge patch (update); null for delete. */
+  data: Record<string, unknown> | null;
+  /** The version it was made against (sent as `If-Match`). */
+  baseVersion: number | null;
+  base: Omit<Doc, 'meta'> | null;
+  /** When the app made it (ms since the epoch). */
+  editedAt: number;
+  reapplied: number;
+}
+
+/** What a custom conflict resolver is given: the local version, the server's, and the one both started from. */
+export interface ConflictInput<T extends object = Record<string, unknown>> {
+  local: Doc<T> | null;
+  remote: Doc<T> | null;
+  base: Doc<T> | null;
+}
+
+/**
+ * How a queued write that meets a newer server version (HTTP 412) is settled when it syncs. Default
+ * `'server-wins'`. A function returns the data to write over the server's version, or null to drop the change.
+ */
+export type ConflictStrategy<T extends object = Record<string, unknown>> =
+  | 'server-wins'
+  | 'client-wins'
+  | 'last-writer-wins'
+  | ((conflict: ConflictInput<T>) => T | null | Promise<T | null>);
 
 export type EndpointState = 'unknown' | 'up' | 'suspect' | 'down';
 
@@ -105,6 +182,15 @@ export type ErrorCode =
   | 'storage'
   | 'quota';
 
+/** The payload of `change`: a document changed by another tab or by a background revalidation. */
+export interface ChangeEvent {
+  collection: string;
+  id: string;
+  /** The document now, or null when it was deleted. */
+  doc: Doc | null;
+  source: 'tab' | 'revalidate';
+}
+
 /** Every rejection of the SDK is a `ReplikitError`. */
 export declare class ReplikitError extends Error {
   constructor(message: string, details?: Partial<Pick<ReplikitError, 'code' | 'retryable' | 'status' | 'endpoint' | 'argument' | 'current'>>);
@@ -129,6 +215,14 @@ export interface ClientEvents {
   endpointDown: EndpointInfo;
   endpointUp: EndpointInfo;
   retry: { attempt: number; endpoint: string; error: ReplikitError };
+  change: ChangeEvent;
+  queued: PendingWrite;
+  synced: PendingWrite & { doc: Doc | null };
+  conflict: PendingWrite & { local: Doc | null; remote: Doc | null; resolution: 'dropped' | 'reapplied' };
+  /** A queued write failed for good (e.g. `already_exists`); it was removed from the outbox. */
+  syncFailed: PendingWrite & { error: ReplikitError };
+  /** The local store failed (code `storage` or `quota`); the cache carries on in memory. */
+  storageError: ReplikitError;
 }
 
 export type ClientEvent = keyof ClientEvents;
@@ -142,6 +236,8 @@ export interface BaseCallOptions {
 export interface ReadOptions extends BaseCallOptions {
   /** Overrides the client's read preference for this call. */
   readPreference?: ReadPreference;
+  /** Overrides the client's read policy for this call (`list` knows network-first, network-only, cache-only). */
+  readPolicy?: ReadPolicy;
 }
 
 export interface WriteOptions extends BaseCallOptions {
@@ -210,7 +306,12 @@ export interface Client {
   /** A snapshot of every endpoint. */
   topology(): EndpointInfo[];
   /** The validated options with defaults filled in (header values are omitted). */
-  effectiveOptions(): Required<Omit<CommonOptions, 'headers' | 'fetch'>> & { endpoints: EndpointOptions[]; headers: string[] };
+  effectiveOptions(): Required<Omit<CommonOptions, 'headers' | 'fetch' | 'conflict' | 'cache'>> & {
+    endpoints: EndpointOptions[];
+    headers: string[];
+    cache: Required<Omit<CacheOptions, 'ttlMs'>> & { ttlMs: number | null };
+    conflict: 'server-wins' | 'client-wins' | 'last-writer-wins' | 'function';
+  };
   /**
    * Subscribes to an event; returns a function that unsubscribes. An unknown event name throws `invalid_argument`.
    * @example
@@ -219,6 +320,15 @@ export interface Client {
   on<E extends ClientEvent>(event: E, listener: (payload: ClientEvents[E]) => void): () => void;
   /** The highest position among this client's acknowledged writes (what its reads wait for). */
   sessionPosition(): number;
+  /** The queued offline writes, oldest first. */
+  pendingWrites(): Promise<PendingWrite[]>;
+  /**
+   * Syncs the outbox now. Resolves when it is empty; rejects with the first write that failed for good. While
+   * no primary is reachable it keeps waiting.
+   */
+  flush(): Promise<void>;
+  /** Removes every cached document and queued write, here and in IndexedDB (a user logging out). */
+  clearCache(): Promise<void>;
   /** Listeners subscribed to `event`. */
   listenerCount(event: ClientEvent): number;
   /** Stops timers and in-flight work; later calls reject with `aborted`. */

@@ -32,7 +32,8 @@ layer "wasm in headless Chromium (wasm-bindgen-test)" \
 # The JS cluster tests start real dev clusters with this binary.
 cargo build -p replikit-server --quiet || exit 1
 export REPLIKIT_SERVER_BIN="$root/target/debug/replikit-server"
-layer "JS: package API, npm tarball, tsc, client against a real cluster" node --test --test-concurrency=1 tests/js/
+layer "JS: package API, npm tarball, tsc, client and offline cache against real clusters" node --test --test-concurrency=1 tests/js/
+layer "e2e: offline cache and outbox in headless Chromium" node --test --test-concurrency=1 tests/e2e/
 layer "packaging: Vite app in headless Chromium" node --test tests/packaging/
 
 echo

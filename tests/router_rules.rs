@@ -20,7 +20,7 @@ fn create(id: &str) -> Action {
 }
 
 fn get(id: &str) -> Action {
-    Action::Get { collection: users(), id: id.into() }
+    Action::Get { collection: users(), id: id.into(), if_none_match: None }
 }
 
 fn replace(id: &str, v: Value, if_version: Option<u64>) -> Action {

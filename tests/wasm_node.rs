@@ -16,10 +16,11 @@ fn field(v: &JsValue, key: &str) -> JsValue {
 }
 
 #[wasm_bindgen_test]
-fn create_client_accepts_the_shorthand_and_lists_the_topology() {
+async fn create_client_accepts_the_shorthand_and_lists_the_topology() {
     let client = replikit::wasm::create_client(options(
         r#"{"primary": "http://127.0.0.1:7100", "replicas": ["http://127.0.0.1:7101"]}"#,
     ))
+    .await
     .unwrap();
     let topology: js_sys::Array = client.topology().into();
     assert_eq!(topology.length(), 2);
@@ -27,16 +28,21 @@ fn create_client_accepts_the_shorthand_and_lists_the_topology() {
     assert_eq!(field(&topology.get(1), "state"), "unknown");
     // Plain objects, not Maps: serde-wasm-bindgen's json_compatible serializer is in use.
     assert!(topology.get(0).is_object() && !topology.get(0).is_instance_of::<js_sys::Map>());
+    let effective = client.effective_options();
+    assert_eq!(field(&field(&effective, "cache"), "store"), "memory", "Node's default cache is memory");
+    assert_eq!(field(&field(&effective, "offline"), "queueWrites"), false, "and Node does not queue by default");
+    client.close().await;
 }
 
 #[wasm_bindgen_test]
-fn bad_options_reject_with_a_code_and_the_option_path() {
+async fn bad_options_reject_with_a_code_and_the_option_path() {
     let err = replikit::wasm::create_client(options(r#"{"primary": "http://a", "retry": {"maxAttempts": 1.5}}"#))
+        .await
         .err()
         .unwrap();
     assert_eq!(field(&err, "code"), "invalid_argument");
     assert_eq!(field(&err, "argument"), "retry.maxAttempts");
-    let err = replikit::wasm::create_client(JsValue::UNDEFINED).err().unwrap();
+    let err = replikit::wasm::create_client(JsValue::UNDEFINED).await.err().unwrap();
     assert_eq!(field(&err, "code"), "invalid_argument");
 }
 

@@ -1,15 +1,18 @@
-//! The in-memory store: a `BTreeMap` behind a `RefCell` (single-threaded, like the JS event loop).
+//! The in-memory store: `BTreeMap`s behind `RefCell`s (single-threaded, like the JS event loop).
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
-use super::Store;
-use crate::core::{CollectionName, Doc, Error};
+use super::{entry_key, Store};
+use crate::core::cache::Entry;
+use crate::core::outbox::OutboxEntry;
+use crate::core::Error;
 
-/// Documents kept in memory for the life of the client.
+/// Cache and outbox kept in memory for the life of the client.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
-    docs: RefCell<BTreeMap<(String, String), Doc>>,
+    entries: RefCell<BTreeMap<String, Entry>>,
+    outbox: RefCell<BTreeMap<u64, OutboxEntry>>,
 }
 
 impl MemoryStore {
@@ -19,25 +22,40 @@ impl MemoryStore {
 }
 
 impl Store for MemoryStore {
-    async fn get(&self, collection: &CollectionName, id: &str) -> Result<Option<Doc>, Error> {
-        let key = (collection.as_str().to_string(), id.to_string());
-        Ok(self.docs.borrow().get(&key).cloned())
+    async fn entries(&self) -> Result<Vec<Entry>, Error> {
+        Ok(self.entries.borrow().values().cloned().collect())
     }
 
-    async fn put(&self, collection: &CollectionName, doc: &Doc) -> Result<(), Error> {
-        let key = (collection.as_str().to_string(), doc.id.clone());
-        self.docs.borrow_mut().insert(key, doc.clone());
+    async fn put_entry(&self, entry: &Entry) -> Result<(), Error> {
+        self.entries.borrow_mut().insert(entry_key(&entry.collection, &entry.id), entry.clone());
         Ok(())
     }
 
-    async fn delete(&self, collection: &CollectionName, id: &str) -> Result<(), Error> {
-        let key = (collection.as_str().to_string(), id.to_string());
-        self.docs.borrow_mut().remove(&key);
+    async fn delete_entry(&self, collection: &str, id: &str) -> Result<(), Error> {
+        self.entries.borrow_mut().remove(&entry_key(collection, id));
+        Ok(())
+    }
+
+    async fn outbox(&self) -> Result<Vec<OutboxEntry>, Error> {
+        Ok(self.outbox.borrow().values().cloned().collect())
+    }
+
+    async fn put_outbox(&self, entry: &OutboxEntry, cached: Option<&Entry>) -> Result<(), Error> {
+        self.outbox.borrow_mut().insert(entry.seq, entry.clone());
+        if let Some(c) = cached {
+            self.put_entry(c).await?;
+        }
+        Ok(())
+    }
+
+    async fn delete_outbox(&self, seq: u64) -> Result<(), Error> {
+        self.outbox.borrow_mut().remove(&seq);
         Ok(())
     }
 
     async fn clear(&self) -> Result<(), Error> {
-        self.docs.borrow_mut().clear();
+        self.entries.borrow_mut().clear();
+        self.outbox.borrow_mut().clear();
         Ok(())
     }
 }

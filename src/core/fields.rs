@@ -59,6 +59,14 @@ impl<'a> Fields<'a> {
         }
     }
 
+    pub fn bool(&mut self, key: &'static str) -> Result<Option<bool>, Error> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(v) => Err(Error::invalid(self.name(key), format!("must be true or false, got {v}"))),
+        }
+    }
+
     pub fn string(&mut self, key: &'static str) -> Result<Option<String>, Error> {
         match self.get(key) {
             None => Ok(None),

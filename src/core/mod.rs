@@ -4,15 +4,19 @@
 //! time arrives as `now_ms: u64`, requests leave as data). That is what lets every rule be tested natively
 //! and deterministically; `src/wasm` does the IO and feeds the results back.
 
+pub mod cache;
 pub mod document;
 pub mod error;
 pub mod fields;
+pub mod merge_patch;
 pub mod operation;
 pub mod options;
+pub mod outbox;
 pub mod protocol;
 pub mod retry;
 pub mod router;
 pub mod selection;
+pub mod time;
 pub mod topology;
 
 pub use document::{check_data, check_id, CollectionName, Doc};

@@ -10,7 +10,8 @@ use super::protocol::{encode_segment, EndpointId, Method, Page};
 /// What a call asks of the cluster.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
-    Get { collection: CollectionName, id: String },
+    /// `if_none_match`: the cached version, for a `304 Not Modified` revalidation.
+    Get { collection: CollectionName, id: String, if_none_match: Option<u64> },
     List { collection: CollectionName, limit: Option<u32>, after: Option<String> },
     Create { collection: CollectionName, id: String, data: Map<String, Value> },
     Replace { collection: CollectionName, id: String, data: Map<String, Value>, if_version: Option<u64> },
@@ -48,7 +49,7 @@ impl Action {
                 }
                 path
             }
-            Action::Get { collection, id }
+            Action::Get { collection, id, .. }
             | Action::Replace { collection, id, .. }
             | Action::Update { collection, id, .. }
             | Action::Delete { collection, id, .. } => {
@@ -83,6 +84,8 @@ pub enum Reply {
     Doc(Doc),
     /// `get` of a missing document.
     Missing,
+    /// `get` answered `304`: the cached version (`if_none_match`) is current.
+    NotModified,
     Page(Page),
     Deleted,
 }
@@ -99,6 +102,8 @@ pub struct Completed {
 pub struct CallOptions {
     pub read_preference: Option<ReadPreference>,
     pub durability: Option<Durability>,
+    /// A write's idempotency key, when the caller made it (an outbox entry keeps its first one).
+    pub idempotency_key: Option<String>,
 }
 
 /// One call in progress. Created by [`Router::start`](super::router::Router::start), advanced by `step`.

@@ -9,8 +9,10 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use super::cache::{ReadPolicy, READ_POLICIES};
 use super::error::Error;
 use super::fields::Fields;
+use super::outbox::{ConflictStrategy, CONFLICT_STRATEGIES};
 
 /// Where reads go (writes always go to the primary).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -74,6 +76,31 @@ pub struct EndpointConfig {
     pub role: Option<Role>,
 }
 
+/// Where the local cache lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum StoreKind {
+    #[serde(rename = "indexeddb")]
+    IndexedDb,
+    Memory,
+    None,
+}
+
+pub(crate) const STORES: &[(&str, StoreKind)] =
+    &[("indexeddb", StoreKind::IndexedDb), ("memory", StoreKind::Memory), ("none", StoreKind::None)];
+
+/// Local cache settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheOptions {
+    /// `None`: the environment's default (IndexedDB in browsers, memory in Node).
+    pub store: Option<StoreKind>,
+    /// The IndexedDB database name (and the tabs' BroadcastChannel and lock names).
+    pub name: String,
+    pub max_entries: usize,
+    /// Entries older than this are revalidated before `cache-first` uses them.
+    pub ttl_ms: Option<u64>,
+}
+
 /// Validated client configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -87,6 +114,12 @@ pub struct Config {
     pub durability: Durability,
     pub retry: RetryOptions,
     pub headers: BTreeMap<String, String>,
+    pub cache: CacheOptions,
+    pub read_policy: ReadPolicy,
+    /// `None`: the environment's default (queue in browsers, not in Node).
+    pub queue_writes: Option<bool>,
+    /// `Custom` when the app passed a function (the wasm layer keeps it).
+    pub conflict: ConflictStrategy,
 }
 
 /// Upper bound for every duration option: one hour. Longer is a unit mistake (seconds vs milliseconds).
@@ -153,6 +186,35 @@ impl Config {
             }
             h.finish()?;
         }
+        let cache = match f.object("cache")? {
+            Some(mut c) => {
+                let name = c.string("name")?.unwrap_or_else(|| "replikit".into());
+                if name.is_empty() || name.len() > 100 {
+                    return Err(Error::invalid("cache.name", "must be 1 to 100 characters"));
+                }
+                let max_entries = c.u64("maxEntries")?.unwrap_or(1000);
+                if !(1..=1_000_000).contains(&max_entries) {
+                    return Err(Error::invalid("cache.maxEntries", "must be between 1 and 1000000"));
+                }
+                let options = CacheOptions {
+                    store: c.one_of("store", STORES)?,
+                    name,
+                    max_entries: max_entries as usize,
+                    ttl_ms: c.u64("ttlMs")?,
+                };
+                c.finish()?;
+                options
+            }
+            None => CacheOptions { store: None, name: "replikit".into(), max_entries: 1000, ttl_ms: None },
+        };
+        let queue_writes = match f.object("offline")? {
+            Some(mut o) => {
+                let q = o.bool("queueWrites")?;
+                o.finish()?;
+                q
+            }
+            None => None,
+        };
         let config = Config {
             endpoints,
             read_preference: f.one_of("readPreference", READ_PREFERENCES)?.unwrap_or(ReadPreference::ReplicaPreferred),
@@ -164,6 +226,10 @@ impl Config {
             durability: f.one_of("durability", DURABILITIES)?.unwrap_or(Durability::Quorum),
             retry,
             headers,
+            cache,
+            read_policy: f.one_of("readPolicy", READ_POLICIES)?.unwrap_or(ReadPolicy::NetworkFirst),
+            queue_writes,
+            conflict: f.one_of("conflict", CONFLICT_STRATEGIES)?.unwrap_or(ConflictStrategy::ServerWins),
         };
         f.finish()?;
         Ok(config)
@@ -279,6 +345,9 @@ mod tests {
         assert_eq!(c.health, HealthOptions { interval_ms: 1000, timeout_ms: 1000, failure_threshold: 2 });
         assert_eq!(c.durability, Durability::Quorum);
         assert_eq!(c.max_staleness_ms, 30_000);
+        assert_eq!(c.read_policy, ReadPolicy::NetworkFirst);
+        assert_eq!(c.conflict, ConflictStrategy::ServerWins);
+        assert_eq!((c.cache.store, c.cache.max_entries, c.queue_writes), (None, 1000, None));
     }
 
     #[test]
@@ -303,6 +372,20 @@ mod tests {
         assert_eq!(err(json!({"endpoints": [], "primary": "http://a"})).0, "endpoints");
         assert_eq!(err(json!({"primary": "http://user:pw@a"})).0, "primary");
         assert_eq!(err(json!("http://a")).0, "options");
+    }
+
+    #[test]
+    fn cache_and_offline_options_are_checked() {
+        let c = Config::from_json(json!({"primary": "http://a", "cache": {"store": "memory", "maxEntries": 10, "ttlMs": 500},
+            "readPolicy": "stale-while-revalidate", "offline": {"queueWrites": true}, "conflict": "last-writer-wins"}))
+        .unwrap();
+        assert_eq!((c.cache.store, c.cache.max_entries, c.cache.ttl_ms), (Some(StoreKind::Memory), 10, Some(500)));
+        assert_eq!((c.read_policy, c.queue_writes), (ReadPolicy::StaleWhileRevalidate, Some(true)));
+        assert_eq!(c.conflict, ConflictStrategy::LastWriterWins);
+        assert_eq!(err(json!({"primary": "http://a", "cache": {"store": "disk"}})).0, "cache.store");
+        assert_eq!(err(json!({"primary": "http://a", "cache": {"maxEntries": 0}})).0, "cache.maxEntries");
+        assert_eq!(err(json!({"primary": "http://a", "offline": {"queueWrites": "yes"}})).0, "offline.queueWrites");
+        assert_eq!(err(json!({"primary": "http://a", "readPolicy": "cache"})).0, "readPolicy");
     }
 
     #[test]

@@ -86,7 +86,10 @@ impl Router {
 
     /// Starts a call. Writes get their idempotency key here, once.
     pub fn start(&mut self, action: Action, options: CallOptions, now_ms: u64) -> Operation {
-        let idempotency_key = action.is_write().then(|| self.new_id(now_ms));
+        let idempotency_key = match options.idempotency_key {
+            Some(key) if action.is_write() => Some(key),
+            _ => action.is_write().then(|| self.new_id(now_ms)),
+        };
         Operation {
             action,
             read_preference: options.read_preference.unwrap_or(self.config.read_preference),
@@ -190,6 +193,9 @@ impl Router {
         if let Some(v) = op.action.if_version() {
             headers.push(("if-match".into(), format!("\"{v}\"")));
         }
+        if let Action::Get { if_none_match: Some(v), .. } = &op.action {
+            headers.push(("if-none-match".into(), format!("\"{v}\"")));
+        }
         if !op.action.is_write() && self.config.consistency == Consistency::Session && self.session_position > 0 {
             headers.push((protocol::MIN_POSITION_HEADER.into(), self.session_position.to_string()));
         }
@@ -230,6 +236,9 @@ impl Router {
         let code = server.as_ref().map(|s| s.code.as_str()).unwrap_or("");
         match response.status {
             200..=299 => self.succeed(op, endpoint, &url, response),
+            304 if matches!(op.action, Action::Get { if_none_match: Some(_), .. }) => {
+                op.result = Some(Ok(Completed { reply: Reply::NotModified, endpoint }));
+            }
             404 if matches!(op.action, Action::Get { .. }) && code == "not_found" => {
                 op.result = Some(Ok(Completed { reply: Reply::Missing, endpoint }));
             }

@@ -18,6 +18,33 @@ use super::http::{send, Interrupted};
 use super::js::{now_ms, object, sleep_or_wake, Timer};
 use crate::core::{Action, CallOptions, Completed, Error, Event, Operation, Router, Step};
 
+/// A failed call: the core's error, and where it happened (for the JS error's `endpoint` and `status`).
+#[derive(Debug)]
+pub struct Failure {
+    pub error: Error,
+    pub endpoint: Option<String>,
+    pub status: Option<u16>,
+}
+
+impl Failure {
+    pub fn to_js(&self) -> JsValue {
+        let js = to_js(&self.error);
+        if let Some(url) = &self.endpoint {
+            let _ = js_sys::Reflect::set(&js, &"endpoint".into(), &JsValue::from_str(url));
+        }
+        if let Some(status) = self.status {
+            let _ = js_sys::Reflect::set(&js, &"status".into(), &JsValue::from_f64(status as f64));
+        }
+        js
+    }
+}
+
+impl From<Error> for Failure {
+    fn from(error: Error) -> Self {
+        Failure { error, endpoint: None, status: None }
+    }
+}
+
 struct Listener {
     id: u32,
     event: String,
@@ -36,6 +63,8 @@ pub struct Driver {
     closing: AbortController,
     closed: Cell<bool>,
     visibility: RefCell<Option<Closure<dyn FnMut()>>>,
+    /// Called when a primary appears (the outbox flushes then).
+    on_primary: RefCell<Option<Box<dyn Fn()>>>,
 }
 
 impl Driver {
@@ -51,6 +80,7 @@ impl Driver {
             closing: AbortController::new()?,
             closed: Cell::new(false),
             visibility: RefCell::new(None),
+            on_primary: RefCell::new(None),
         });
         let weak = Rc::downgrade(&driver);
         *driver.tick.borrow_mut() = Some(Closure::new(move || {
@@ -114,10 +144,12 @@ impl Driver {
 
     fn dispatch_events(&self) {
         let mut any = false;
+        let mut primary_found = false;
         loop {
             let event = self.router.borrow_mut().poll_event();
             let Some(event) = event else { break };
             any = true;
+            primary_found |= matches!(event, Event::Primary { url: Some(_), .. });
             let (name, payload) = event_to_js(&event);
             self.emit(name, &payload);
         }
@@ -126,9 +158,25 @@ impl Driver {
                 let _ = w.call0(&JsValue::UNDEFINED);
             }
         }
+        if primary_found {
+            if let Some(hook) = self.on_primary.borrow().as_ref() {
+                hook();
+            }
+        }
     }
 
-    fn emit(&self, event: &str, payload: &JsValue) {
+    /// Sets what to do when a primary appears.
+    pub fn set_on_primary(&self, hook: Box<dyn Fn()>) {
+        *self.on_primary.borrow_mut() = Some(hook);
+    }
+
+    /// Resolves after `ms`, or sooner when the topology changes.
+    pub async fn wait_for_change(&self, ms: u64) {
+        sleep_or_wake(ms, &self.wakers).await;
+    }
+
+    /// Calls the app's listeners of `event`; a listener that throws is reported and does not stop the others.
+    pub fn emit(&self, event: &str, payload: &JsValue) {
         let targets: Vec<Function> =
             self.listeners.borrow().iter().filter(|l| l.event == event).map(|l| l.callback.clone()).collect();
         for f in targets {
@@ -144,20 +192,19 @@ impl Driver {
         action: Action,
         options: CallOptions,
         signal: Option<AbortSignal>,
-    ) -> Result<Completed, JsValue> {
+    ) -> Result<Completed, Failure> {
         let mut op = self.router.borrow_mut().start(action, options, now_ms());
         let result = self.drive(&mut op, signal).await;
-        result.map_err(|e| {
-            let js = to_js(&e);
-            let endpoint = op.last_endpoint().map(|id| self.router.borrow().topology().url(id).to_string());
-            if let Some(url) = endpoint {
-                let _ = js_sys::Reflect::set(&js, &"endpoint".into(), &JsValue::from_str(&url));
-            }
-            if let Some(status) = op.last_status() {
-                let _ = js_sys::Reflect::set(&js, &"status".into(), &JsValue::from_f64(status as f64));
-            }
-            js
+        result.map_err(|error| Failure {
+            error,
+            endpoint: op.last_endpoint().map(|id| self.router.borrow().topology().url(id).to_string()),
+            status: op.last_status(),
         })
+    }
+
+    /// The endpoint URL of `id`.
+    pub fn url(&self, id: crate::core::EndpointId) -> String {
+        self.router.borrow().topology().url(id).to_string()
     }
 
     async fn drive(self: &Rc<Self>, op: &mut Operation, signal: Option<AbortSignal>) -> Result<Completed, Error> {
@@ -227,6 +274,7 @@ impl Driver {
             let _ = w.call0(&JsValue::UNDEFINED);
         }
         self.listeners.borrow_mut().clear();
+        self.on_primary.borrow_mut().take();
         if let Some(cb) = self.visibility.borrow_mut().take() {
             let doc = super::js::get(&js_sys::global(), "document");
             if let Ok(remove) = js_sys::Reflect::get(&doc, &"removeEventListener".into()) {
@@ -253,8 +301,15 @@ impl Driver {
     }
 }
 
+impl Drop for Driver {
+    /// A client the app dropped without `close()` (garbage-collected): disarm what JS could still call.
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
 fn event_to_js(event: &Event) -> (&'static str, JsValue) {
-    use super::client::to_js_value;
+    use super::convert::to_js_value;
     match event {
         Event::Topology(views) => ("topology", to_js_value(views)),
         Event::Primary { url, term } => (

@@ -29,7 +29,7 @@ pub(crate) fn to_js(err: &Error) -> JsValue {
         Error::InvalidArgument { what, .. } => set(&details, "argument", &JsValue::from_str(what)),
         Error::Conflict { current } => {
             let current = match current {
-                Some(doc) => crate::wasm::client::to_js_value(doc),
+                Some(doc) => crate::wasm::convert::to_js_value(doc),
                 None => JsValue::NULL,
             };
             set(&details, "current", &current);

@@ -4,14 +4,19 @@
 //! for automerge). Names are camelCase for JS (`js_name`) and snake_case for Rust.
 
 mod client;
+mod collection;
+mod convert;
 mod driver;
 mod errors;
 mod http;
 mod js;
+mod local;
+mod sync;
 
 use wasm_bindgen::prelude::*;
 
-pub use client::{create_client, Client, Collection};
+pub use client::{create_client, Client};
+pub use collection::Collection;
 
 /// The SDK version (the crate's version).
 #[wasm_bindgen]

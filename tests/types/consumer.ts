@@ -1,7 +1,7 @@
 // Compiled with `tsc --noEmit` against the installed package: the public types must accept correct use
 // and reject wrong use (each @ts-expect-error fails the build if the types let the mistake through).
 import { createClient, init, ReplikitError, version } from 'replikit';
-import type { Client, ClientOptions, Doc, EndpointInfo, ErrorCode, Page } from 'replikit';
+import type { Client, ClientOptions, Doc, EndpointInfo, ErrorCode, Page, PendingWrite } from 'replikit';
 
 const page0 = (d: Doc<{ name: string }> | null): string | undefined => d?.id;
 
@@ -34,6 +34,22 @@ export async function main(): Promise<void> {
   const page: Page<User> = await users.list({ limit: 10, after: page0(again) });
   await users.delete(page.items[0]?.id ?? 'ada');
   console.log(doc.data.name, version(), db.sessionPosition());
+  const offline = await createClient({
+    primary: 'http://a',
+    cache: { store: 'indexeddb', name: 'app', maxEntries: 500, ttlMs: 60000 },
+    readPolicy: 'stale-while-revalidate',
+    offline: { queueWrites: true },
+    conflict: ({ local, remote }) => (local && remote ? { ...remote.data, ...local.data } : null),
+  });
+  const pendingDoc = await offline.collection<User>('users').get('ada', { readPolicy: 'cache-only' });
+  const fromCache: boolean | undefined = pendingDoc?.meta.fromCache;
+  const queued: PendingWrite[] = await offline.pendingWrites();
+  offline.on('conflict', (c) => console.log(c.resolution, c.remote?.version, queued.length, fromCache));
+  offline.on('change', (c) => console.log(c.source, c.doc?.id));
+  await offline.flush();
+  await offline.clearCache();
+  // @ts-expect-error unknown read policy
+  await users.get('ada', { readPolicy: 'cache-then-network' });
   // @ts-expect-error data must match the collection's type
   await users.create({ nom: 'x' });
   // @ts-expect-error ifVersion is a number

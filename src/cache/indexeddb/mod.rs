@@ -1,8 +1,9 @@
 //! The IndexedDB store, through indexed_db_futures.
 //!
-//! Documents live in one object store keyed by `"<collection>/<id>"` (a collection name never contains `/`,
-//! so the key is unambiguous). Each call is one transaction that awaits nothing but IndexedDB: a transaction
-//! auto-commits as soon as it is idle, so awaiting anything else inside it would silently end it.
+//! Values are JSON text (the core's own serialization), so what is persisted is exactly what the core reads
+//! back, and a schema change is one migration step. Each call is one transaction that awaits nothing but
+//! IndexedDB: a transaction auto-commits as soon as it is idle, so awaiting anything else inside it would
+//! silently end it.
 
 mod migrations;
 
@@ -10,11 +11,13 @@ use indexed_db_futures::database::Database;
 use indexed_db_futures::prelude::*;
 use indexed_db_futures::transaction::{Transaction, TransactionMode};
 
-use super::Store;
-use crate::core::{CollectionName, Doc, Error};
-use migrations::{DOCS, SCHEMA_VERSION};
+use super::{entry_from_value, entry_key, entry_to_value, Store};
+use crate::core::cache::Entry;
+use crate::core::outbox::OutboxEntry;
+use crate::core::Error;
+use migrations::{ENTRIES, OUTBOX, SCHEMA_VERSION};
 
-/// A document store in one IndexedDB database.
+/// Cache and outbox in one IndexedDB database.
 #[derive(Debug)]
 pub struct IndexedDbStore {
     db: Database,
@@ -25,27 +28,20 @@ impl IndexedDbStore {
     pub async fn open(name: &str) -> Result<Self, Error> {
         let db = Database::open(name)
             .with_version(SCHEMA_VERSION)
-            .with_on_upgrade_needed(|event, db| {
-                migrations::upgrade(event.old_version() as u32, &db)
-            })
+            .with_on_upgrade_needed(|event, db| migrations::upgrade(event.old_version() as u32, &db))
             .await
             .map_err(|e| storage(format!("cannot open IndexedDB database {name:?}: {e}")))?;
         Ok(IndexedDbStore { db })
-    }
-
-    /// A read-write transaction over the documents (it rolls back unless committed).
-    fn readwrite(&self) -> Result<Transaction<'_>, Error> {
-        self.db.transaction(DOCS).with_mode(TransactionMode::Readwrite).build().map_err(idb)
     }
 
     /// Closes the connection (another tab's upgrade is not blocked by it any more).
     pub fn close(self) {
         self.db.close();
     }
-}
 
-fn key(collection: &CollectionName, id: &str) -> String {
-    format!("{}/{}", collection.as_str(), id)
+    fn readwrite(&self, stores: &[&str]) -> Result<Transaction<'_>, Error> {
+        self.db.transaction(stores).with_mode(TransactionMode::Readwrite).build().map_err(idb)
+    }
 }
 
 fn storage(message: String) -> Error {
@@ -59,39 +55,66 @@ fn idb(e: indexed_db_futures::error::Error) -> Error {
     storage(e.to_string())
 }
 
+fn parse<T>(json: &str, read: impl Fn(&serde_json::Value) -> Result<T, String>) -> Result<T, Error> {
+    let value: serde_json::Value = serde_json::from_str(json).map_err(|e| storage(format!("corrupt record: {e}")))?;
+    read(&value).map_err(|e| storage(format!("corrupt record: {e}")))
+}
+
 impl Store for IndexedDbStore {
-    async fn get(&self, collection: &CollectionName, id: &str) -> Result<Option<Doc>, Error> {
-        let tx = self.db.transaction(DOCS).build().map_err(idb)?;
-        let store = tx.object_store(DOCS).map_err(idb)?;
-        let raw: Option<String> = store.get(key(collection, id)).await.map_err(idb)?;
-        match raw {
-            None => Ok(None),
-            Some(json) => serde_json::from_str(&json)
-                .map_err(|e| e.to_string())
-                .and_then(Doc::from_value)
-                .map(Some)
-                .map_err(|e| storage(format!("corrupt cache entry {id:?}: {e}"))),
-        }
+    async fn entries(&self) -> Result<Vec<Entry>, Error> {
+        let tx = self.db.transaction(ENTRIES).build().map_err(idb)?;
+        let store = tx.object_store(ENTRIES).map_err(idb)?;
+        let rows = store.get_all::<String>().await.map_err(idb)?;
+        rows.map(|row| parse(&row.map_err(idb)?, entry_from_value)).collect()
     }
 
-    async fn put(&self, collection: &CollectionName, doc: &Doc) -> Result<(), Error> {
-        let json = doc.to_value().to_string();
-        let tx = self.readwrite()?;
-        let store = tx.object_store(DOCS).map_err(idb)?;
-        store.put(json).with_key(key(collection, &doc.id)).await.map_err(idb)?;
+    async fn put_entry(&self, entry: &Entry) -> Result<(), Error> {
+        let tx = self.readwrite(&[ENTRIES])?;
+        let store = tx.object_store(ENTRIES).map_err(idb)?;
+        let key = entry_key(&entry.collection, &entry.id);
+        store.put(entry_to_value(entry).to_string()).with_key(key).await.map_err(idb)?;
         tx.commit().await.map_err(idb)
     }
 
-    async fn delete(&self, collection: &CollectionName, id: &str) -> Result<(), Error> {
-        let tx = self.readwrite()?;
-        let store = tx.object_store(DOCS).map_err(idb)?;
-        store.delete(key(collection, id)).await.map_err(idb)?;
+    async fn delete_entry(&self, collection: &str, id: &str) -> Result<(), Error> {
+        let tx = self.readwrite(&[ENTRIES])?;
+        tx.object_store(ENTRIES).map_err(idb)?.delete(entry_key(collection, id)).await.map_err(idb)?;
+        tx.commit().await.map_err(idb)
+    }
+
+    async fn outbox(&self) -> Result<Vec<OutboxEntry>, Error> {
+        let tx = self.db.transaction(OUTBOX).build().map_err(idb)?;
+        let store = tx.object_store(OUTBOX).map_err(idb)?;
+        let rows = store.get_all::<String>().await.map_err(idb)?;
+        let mut entries = rows
+            .map(|row| parse(&row.map_err(idb)?, OutboxEntry::from_value))
+            .collect::<Result<Vec<_>, _>>()?;
+        entries.sort_by_key(|e| e.seq);
+        Ok(entries)
+    }
+
+    async fn put_outbox(&self, entry: &OutboxEntry, cached: Option<&Entry>) -> Result<(), Error> {
+        let tx = self.readwrite(&[OUTBOX, ENTRIES])?;
+        let outbox = tx.object_store(OUTBOX).map_err(idb)?;
+        outbox.put(entry.to_value().to_string()).with_key(entry.seq as f64).await.map_err(idb)?;
+        if let Some(c) = cached {
+            let entries = tx.object_store(ENTRIES).map_err(idb)?;
+            let key = entry_key(&c.collection, &c.id);
+            entries.put(entry_to_value(c).to_string()).with_key(key).await.map_err(idb)?;
+        }
+        tx.commit().await.map_err(idb)
+    }
+
+    async fn delete_outbox(&self, seq: u64) -> Result<(), Error> {
+        let tx = self.readwrite(&[OUTBOX])?;
+        tx.object_store(OUTBOX).map_err(idb)?.delete(seq as f64).await.map_err(idb)?;
         tx.commit().await.map_err(idb)
     }
 
     async fn clear(&self) -> Result<(), Error> {
-        let tx = self.readwrite()?;
-        tx.object_store(DOCS).map_err(idb)?.clear().map_err(idb)?.await.map_err(idb)?;
+        let tx = self.readwrite(&[ENTRIES, OUTBOX])?;
+        tx.object_store(ENTRIES).map_err(idb)?.clear().map_err(idb)?.await.map_err(idb)?;
+        tx.object_store(OUTBOX).map_err(idb)?.clear().map_err(idb)?.await.map_err(idb)?;
         tx.commit().await.map_err(idb)
     }
 }
