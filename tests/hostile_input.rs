@@ -1,0 +1,137 @@
+//! Property tests: whatever endpoints answer and in whatever order things happen, the core never panics (a
+//! panic in wasm kills the module) and keeps its safety rules: at most one writable primary, on the highest
+//! term seen, and no write ever sent to an endpoint reporting a lower term.
+#![cfg(not(target_arch = "wasm32"))]
+
+use proptest::prelude::*;
+use replikit::core::protocol::{self, EndpointId, Method, Outcome, Response};
+use replikit::core::{Action, CallOptions, CollectionName, Config, Role, Router, Step};
+use serde_json::json;
+
+/// JSON-ish text: real health reports and documents with mutations, plus arbitrary strings.
+fn body() -> impl Strategy<Value = String> {
+    let role = prop_oneof![Just("\"primary\"".to_string()), Just("\"replica\"".to_string()), any::<String>().prop_map(|s| format!("{s:?}"))];
+    let num = prop_oneof![any::<u64>().prop_map(|n| n.to_string()), Just("-1".into()), Just("1.5".into()), Just("null".into()), Just("1e400".into())];
+    prop_oneof![
+        any::<String>(),
+        (role, num.clone(), num.clone(), num.clone()).prop_map(|(r, t, p, l)| format!(
+            r#"{{"nodeId":"n","role":{r},"term":{t},"position":{p},"lagMs":{l},"readOnly":false}}"#
+        )),
+        (num.clone(), any::<String>()).prop_map(|(v, d)| format!(r#"{{"id":{d:?},"version":{v},"data":{{"__proto__":{{"x":1}}}},"updatedAt":"t"}}"#)),
+        Just(r#"{"items":[{"id":"a"}],"next":7}"#.to_string()),
+        Just(r#"{"error":{"code":"conflict"},"current":[1,2]}"#.to_string()),
+        Just("[".repeat(10_000)),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn protocol_parsers_never_panic(b in body()) {
+        let _ = protocol::parse_health("http://x", &b);
+        let _ = protocol::parse_doc("http://x", &b);
+        let _ = protocol::parse_page("http://x", &b);
+        let _ = protocol::parse_error(&b);
+    }
+}
+
+/// Something that happens to the router.
+#[derive(Debug, Clone)]
+enum Input {
+    Advance(u64),
+    Health { endpoint: usize, role: bool, term: u64, ok: bool },
+    Write { answer: u16 },
+    Read { answer: u16 },
+    Pause(bool),
+}
+
+fn input() -> impl Strategy<Value = Input> {
+    prop_oneof![
+        (1u64..3000).prop_map(Input::Advance),
+        (0usize..3, any::<bool>(), 0u64..6, any::<bool>()).prop_map(|(endpoint, role, term, ok)| Input::Health { endpoint, role, term, ok }),
+        prop_oneof![Just(200u16), Just(201), Just(409), Just(412), Just(421), Just(500), Just(503), Just(0)].prop_map(|answer| Input::Write { answer }),
+        prop_oneof![Just(200u16), Just(304), Just(404), Just(503), Just(0)].prop_map(|answer| Input::Read { answer }),
+        any::<bool>().prop_map(Input::Pause),
+    ]
+}
+
+fn answer(status: u16, body: &str) -> Outcome {
+    match status {
+        0 => Outcome::NetworkError("reset".into()),
+        s => Outcome::Response(Response { status: s, node: None, position: Some(5), body: body.into() }),
+    }
+}
+
+fn config() -> Config {
+    Config::from_json(json!({"primary": "http://a", "replicas": ["http://b", "http://c"], "primaryWaitMs": 1000})).unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 500, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_router_keeps_its_rules_under_any_order_of_events(inputs in proptest::collection::vec(input(), 1..80)) {
+        let mut router = Router::new(config(), 7);
+        let mut now = 0u64;
+        // The term and role each endpoint reported last, as the test saw them.
+        let mut reported: [Option<(Role, u64)>; 3] = [None; 3];
+        let coll = CollectionName::parse("c").unwrap();
+        for i in inputs {
+            match i {
+                Input::Advance(ms) => now += ms,
+                Input::Pause(p) => router.set_paused(p, now),
+                Input::Health { endpoint, role, term, ok } => {
+                    let role = if role { Role::Primary } else { Role::Replica };
+                    let outcome = if ok {
+                        reported[endpoint] = Some((role, term));
+                        let r = if role == Role::Primary { "primary" } else { "replica" };
+                        answer(200, &format!(r#"{{"nodeId":"n{endpoint}","role":"{r}","term":{term},"position":1,"lagMs":0,"readOnly":false}}"#))
+                    } else {
+                        Outcome::Timeout
+                    };
+                    router.handle_health(EndpointId(endpoint), now, 1.0, outcome);
+                }
+                Input::Write { answer: status } | Input::Read { answer: status } => {
+                    let write = matches!(i, Input::Write { .. });
+                    let action = if write {
+                        Action::Create { collection: coll.clone(), id: "x".into(), data: Default::default() }
+                    } else {
+                        Action::Get { collection: coll.clone(), id: "x".into(), if_none_match: Some(1) }
+                    };
+                    let mut op = router.start(action, CallOptions::default(), now);
+                    for _ in 0..5 {
+                        match router.step(&mut op, now) {
+                            Step::Send(req) => {
+                                if write {
+                                    let max = reported.iter().flatten().map(|r| r.1).max().unwrap_or(0);
+                                    let (role, term) = reported[req.endpoint.0].expect("writes only go to a reporting endpoint");
+                                    prop_assert_eq!(role, Role::Primary);
+                                    prop_assert_eq!(term, max, "no write to a lower term");
+                                    prop_assert_eq!(req.method, Method::Post);
+                                }
+                                let body = r#"{"id":"x","version":1,"data":{},"updatedAt":"t"}"#;
+                                router.handle_outcome(&mut op, now, answer(status, body));
+                            }
+                            Step::Wait { until_ms } => {
+                                prop_assert!(until_ms > now || until_ms == now);
+                                now = until_ms;
+                            }
+                            Step::Done(_) => break,
+                        }
+                    }
+                }
+            }
+            // At most one primary, and only one that reported primary on the highest term.
+            let views = router.topology().describe();
+            let primaries: Vec<_> = views.iter().enumerate().filter(|(_, v)| v.primary).collect();
+            prop_assert!(primaries.len() <= 1);
+            if let Some((i, _)) = primaries.first() {
+                let max = reported.iter().flatten().map(|r| r.1).max().unwrap_or(0);
+                prop_assert_eq!(reported[*i], Some((Role::Primary, max)));
+            }
+            while router.poll_event().is_some() {}
+            let _ = router.poll_health_checks(now);
+        }
+    }
+}
