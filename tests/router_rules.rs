@@ -149,6 +149,27 @@ fn an_old_primary_back_on_a_lower_term_never_gets_a_write() {
 }
 
 #[test]
+fn a_replica_claiming_a_huge_term_does_not_fence_the_real_primary() {
+    let mut s = warmed(2, json!({}));
+    s.nodes[2].term = u64::MAX / 2; // a broken or hostile replica
+    s.run_for(2500);
+    s.op(create("x")).unwrap();
+    assert_eq!(s.applied_on(0), 1, "writes still go to n0");
+}
+
+#[test]
+fn a_malformed_answer_moves_the_read_to_another_endpoint() {
+    let mut s = warmed(2, json!({"readPreference": "replica"}));
+    s.op(create("a")).unwrap();
+    s.nodes[1].docs.insert(("users".into(), "a".into()), json!({"id": 1, "version": "x"}));
+    s.nodes[2].docs.insert(("users".into(), "a".into()), json!({"id": "a", "version": 1, "data": {"ok": true}, "updatedAt": "t"}));
+    for _ in 0..10 {
+        let r = s.op(get("a")).unwrap();
+        assert_eq!(r.endpoint.0, 2);
+    }
+}
+
+#[test]
 fn two_primaries_on_the_same_term_stop_writes_with_no_primary() {
     let mut s = warmed(2, json!({"primaryWaitMs": 2000}));
     s.nodes[1].role = replikit::core::Role::Primary; // same term 1: no way to tell which is real

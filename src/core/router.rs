@@ -235,7 +235,7 @@ impl Router {
         let server = protocol::parse_error(&response.body);
         let code = server.as_ref().map(|s| s.code.as_str()).unwrap_or("");
         match response.status {
-            200..=299 => self.succeed(op, endpoint, &url, response),
+            200..=299 => self.succeed(op, endpoint, &url, now_ms, response),
             304 if matches!(op.action, Action::Get { if_none_match: Some(_), .. }) => {
                 op.result = Some(Ok(Completed { reply: Reply::NotModified, endpoint }));
             }
@@ -264,7 +264,7 @@ impl Router {
         }
     }
 
-    fn succeed(&mut self, op: &mut Operation, endpoint: EndpointId, url: &str, response: Response) {
+    fn succeed(&mut self, op: &mut Operation, endpoint: EndpointId, url: &str, now_ms: u64, response: Response) {
         if op.action.is_write() {
             if let Some(p) = response.position {
                 self.session_position = self.session_position.max(p);
@@ -275,7 +275,15 @@ impl Router {
             Action::List { .. } => protocol::parse_page(url, &response.body).map(Reply::Page),
             _ => protocol::parse_doc(url, &response.body).map(Reply::Doc),
         };
-        op.result = Some(reply.map(|reply| Completed { reply, endpoint }));
+        match reply {
+            Ok(reply) => op.result = Some(Ok(Completed { reply, endpoint })),
+            // A malformed answer is the endpoint's fault: suspect it and try elsewhere (a write keeps its key,
+            // so if this one was applied the retry is answered from the stored response).
+            Err(err) => {
+                self.topology.handle_op_failure(endpoint, now_ms, err.to_string());
+                self.retry_or_fail(op, endpoint, now_ms, err);
+            }
+        }
     }
 
     fn retry_or_fail(&mut self, op: &mut Operation, endpoint: EndpointId, now_ms: u64, err: Error) {

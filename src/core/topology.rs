@@ -3,7 +3,8 @@
 //! Each endpoint is health-checked every `health.intervalMs`; an operation's failure marks it `suspect` and
 //! asks for an immediate re-check (at most one per 500 ms per endpoint), so failover never waits for the next
 //! interval. The primary is the one `up` endpoint reporting `primary` on the highest term (PostgreSQL
-//! timeline) this client has ever seen: an old primary back on a lower term is stale and is never chosen, and
+//! timeline) this client has ever seen a primary claim: an old primary back on a lower term is stale and is
+//! never chosen, and
 //! two primaries on the highest term mean no primary until it resolves (MongoDB's SDAM rule with
 //! electionId, with the timeline as the term). RTT is an EWMA with alpha 0.2, as MongoDB's SDAM spec.
 
@@ -149,7 +150,7 @@ impl Topology {
         self.primary
     }
 
-    /// The highest term any endpoint has reported.
+    /// The highest term an endpoint has reported while claiming primary.
     pub fn max_term(&self) -> u64 {
         self.max_term
     }
@@ -243,7 +244,11 @@ impl Topology {
                     Some(old) => RTT_ALPHA * rtt + (1.0 - RTT_ALPHA) * old,
                     None => rtt,
                 });
-                self.max_term = self.max_term.max(report.term);
+                // Only a primary's claim raises the term (MongoDB's SDAM takes electionId from primaries only):
+                // a replica reporting a huge term must not fence the real primary.
+                if report.role == Role::Primary {
+                    self.max_term = self.max_term.max(report.term);
+                }
                 e.report = Some(report);
             }
             Err(error) => {
