@@ -128,6 +128,10 @@ impl From<tokio_postgres::Error> for ApiError {
         };
         if *code == SqlState::READ_ONLY_SQL_TRANSACTION {
             ApiError::NotPrimary
+        } else if code.code().starts_with("22") {
+            // Class 22, data exception: the request carried data PostgreSQL cannot store (a NUL in a
+            // string, \u0000 in JSON text): the client's fault, not a server error.
+            ApiError::BadRequest(format!("data PostgreSQL cannot store: {}", err.as_db_error().map(|d| d.message()).unwrap_or("invalid data")))
         } else if code.code().starts_with("57")
             || code.code().starts_with("08")
             || *code == SqlState::T_R_SERIALIZATION_FAILURE

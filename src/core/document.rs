@@ -73,7 +73,7 @@ impl CollectionName {
     }
 }
 
-/// Checks a document id against the protocol's rules.
+/// Checks a document id against the protocol's rules (1 to 256 bytes, no NUL, not `.` or `..`).
 pub fn check_id(id: &str) -> Result<(), Error> {
     if id.is_empty() {
         return Err(Error::invalid("id", "must not be empty"));
@@ -83,6 +83,9 @@ pub fn check_id(id: &str) -> Result<(), Error> {
     }
     if id == "." || id == ".." {
         return Err(Error::invalid("id", format!("{id:?} is reserved")));
+    }
+    if id.contains('\0') {
+        return Err(Error::invalid("id", "must not contain NUL"));
     }
     Ok(())
 }
@@ -128,6 +131,7 @@ mod tests {
         assert!(check_id("ü-any thing/ok").is_ok());
         assert!(check_id("").is_err());
         assert!(check_id("..").is_err());
+        assert!(check_id("a\0").is_err());
         assert!(check_id(&"x".repeat(257)).is_err());
         assert!(check_id(&"x".repeat(256)).is_ok());
     }

@@ -29,9 +29,11 @@ pub fn collection(name: &str) -> Result<(), ApiError> {
     }
 }
 
-/// An id is 1..=256 bytes of UTF-8, and neither `.` nor `..`.
+/// An id is 1..=256 bytes of UTF-8 without NUL (PostgreSQL text cannot hold it), and neither `.` nor `..`.
 pub fn id(id: &str) -> Result<(), ApiError> {
-    if id.is_empty() {
+    if id.contains('\0') {
+        Err(ApiError::BadRequest("id must not contain NUL".into()))
+    } else if id.is_empty() {
         Err(ApiError::BadRequest("id is empty".into()))
     } else if id.len() > MAX_ID_BYTES {
         Err(ApiError::BadRequest(format!(
@@ -247,7 +249,7 @@ mod tests {
     fn ids_must_be_1_to_256_bytes_and_not_dot_segments() {
         assert!(id("ü/any thing").is_ok());
         assert!(id(&"x".repeat(256)).is_ok());
-        for bad in ["", ".", "..", &"x".repeat(257)] {
+        for bad in ["", ".", "..", &"x".repeat(257), "a\0b"] {
             assert!(id(bad).is_err(), "{bad:?}");
         }
     }
