@@ -40,7 +40,12 @@ if (debug) {
 }
 
 // The generated glue (ESM) and its types, kept for reference; the public types are js/index.d.ts.
-copyFileSync(join(bindgenOut, 'replikit.js'), join(dist, 'glue.js'));
+// The glue's own default location names wasm-bindgen's file; ours ships as replikit.wasm next to it. Pointing
+// it there keeps bundlers from warning about a file that does not exist (and makes the default correct).
+const glue = readFileSync(join(bindgenOut, 'replikit.js'), 'utf8');
+const defaultUrl = "new URL('replikit_bg.wasm', import.meta.url)";
+if (!glue.includes(defaultUrl)) throw new Error(`build: the wasm-bindgen glue no longer contains ${defaultUrl}`);
+writeFileSync(join(dist, 'glue.js'), glue.replace(defaultUrl, "new URL('replikit.wasm', import.meta.url)"));
 copyFileSync(join(bindgenOut, 'replikit.d.ts'), join(dist, 'glue.d.ts'));
 for (const f of ['index.js', 'node.mjs', 'api.js', 'errors.js']) copyFileSync(join(root, 'js', f), join(dist, f));
 copyFileSync(join(root, 'js', 'index.d.ts'), join(dist, 'index.d.ts'));
