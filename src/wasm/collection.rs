@@ -14,7 +14,7 @@ use super::driver::{Driver, Failure};
 use super::errors::to_js;
 use super::js::{get, now_ms, object};
 use super::local::{browser_offline, Local};
-use super::sync::{queue, Queued};
+use super::sync::{flush_once, queue, Queued};
 use crate::core::cache::{plan, ReadPlan, ReadPolicy, READ_POLICIES};
 use crate::core::fields::Fields;
 use crate::core::options::{DURABILITIES, READ_PREFERENCES};
@@ -104,7 +104,10 @@ impl Collection {
     ) -> Result<JsValue, JsValue> {
         let key = self.driver.new_id();
         let queue_writes = self.local.options.queue_writes;
-        if !(queue_writes && browser_offline()) {
+        // A document with a queued write takes its next write through the outbox too, so the server sees this
+        // client's writes to it in the order they were made.
+        let behind_queue = queue_writes && self.local.get(self.c(), &id).is_some_and(|e| e.pending);
+        if !(queue_writes && browser_offline()) && !behind_queue {
             let action = match kind {
                 WriteKind::Create => Action::Create { collection: self.name.clone(), id: id.clone(), data: data.clone().unwrap_or_default() },
                 WriteKind::Replace => Action::Replace { collection: self.name.clone(), id: id.clone(), data: data.clone().unwrap_or_default(), if_version: raw.if_version },
@@ -132,6 +135,12 @@ impl Collection {
         }
         let queued = Queued { kind, collection: self.c().to_string(), id, data, if_version: raw.if_version, key };
         let doc = queue(&self.driver, &self.local, queued).await;
+        if behind_queue && !browser_offline() {
+            let (driver, local) = (self.driver.clone(), self.local.clone());
+            spawn_local(async move {
+                let _ = flush_once(&driver, &local).await;
+            });
+        }
         Ok(doc.map(|d| doc_to_js(&d, true, true, None)).unwrap_or(JsValue::UNDEFINED))
     }
 

@@ -153,6 +153,21 @@ describe('offline writes', () => {
     await db.close();
   });
 
+  test('a write to a document with a queued write waits its turn, so the server sees them in order', async () => {
+    const { db, net } = await client({ offline: { queueWrites: true } });
+    const c = db.collection('order');
+    await c.create({ step: 0 }, { id: 'o' });
+    net.offline = true;
+    await c.update('o', { step: 1, first: true });
+    net.offline = false;
+    const second = await c.update('o', { step: 2 });
+    assert.equal(second.meta.pending, true, 'queued behind the first, not sent past it');
+    await db.flush();
+    const [onPrimary] = await onEveryNode('order', 'o');
+    assert.deepEqual([onPrimary.data, onPrimary.version], [{ step: 2, first: true }, 3]);
+    await db.close();
+  });
+
   test('with the cluster down (every node killed) a write waits primaryWaitMs, queues, and syncs on restart', async () => {
     const { db } = await client({ offline: { queueWrites: true } });
     const c = db.collection('down');
