@@ -41,7 +41,15 @@ impl Timer {
 pub async fn sleep_or_wake(ms: u64, wakers: &std::cell::RefCell<Vec<Function>>) {
     let promise = js_sys::Promise::new(&mut |resolve, _reject| {
         let _ = set_timeout(&resolve, ms.min(i32::MAX as u64) as f64);
-        wakers.borrow_mut().push(resolve);
+        let mut list = wakers.borrow_mut();
+        // Resolvers of sleeps that ended by their timer stay listed until the next wake; waking them all
+        // now and then keeps the list bounded (a spurious wake only makes a waiter look again).
+        if list.len() >= 256 {
+            for w in list.drain(..) {
+                let _ = w.call0(&JsValue::UNDEFINED);
+            }
+        }
+        list.push(resolve);
     });
     let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
 }

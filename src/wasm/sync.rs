@@ -233,8 +233,18 @@ async fn with_lock<T, F: Future<Output = T>>(name: &str, f: F) -> T {
             let _ = on_acquired.call0(&JsValue::UNDEFINED);
             held
         });
-        if request.call2(&locks, &JsValue::from_str(name), &callback).is_err() {
-            let _ = acquired_resolve.call0(&JsValue::UNDEFINED);
+        // If the lock cannot be had (a sandboxed or opaque origin), run without it rather than never.
+        match request.call2(&locks, &JsValue::from_str(name), &callback) {
+            Ok(p) if p.is_instance_of::<Promise>() => {
+                let fallback = acquired_resolve.clone();
+                let on_error = Closure::once_into_js(move |_e: JsValue| {
+                    let _ = fallback.call0(&JsValue::UNDEFINED);
+                });
+                let _ = Promise::from(p).catch(on_error.unchecked_ref());
+            }
+            _ => {
+                let _ = acquired_resolve.call0(&JsValue::UNDEFINED);
+            }
         }
     });
     let _ = JsFuture::from(acquired).await;
