@@ -107,7 +107,7 @@ impl Collection {
         // A document with a queued write takes its next write through the outbox too, so the server sees this
         // client's writes to it in the order they were made.
         let behind_queue = queue_writes && self.local.get(self.c(), &id).is_some_and(|e| e.pending);
-        if !(queue_writes && browser_offline()) && !behind_queue {
+        if !(behind_queue || queue_writes && browser_offline()) {
             let action = match kind {
                 WriteKind::Create => Action::Create { collection: self.name.clone(), id: id.clone(), data: data.clone().unwrap_or_default() },
                 WriteKind::Replace => Action::Replace { collection: self.name.clone(), id: id.clone(), data: data.clone().unwrap_or_default(), if_version: raw.if_version },

@@ -235,12 +235,15 @@ async fn with_lock<T, F: Future<Output = T>>(name: &str, f: F) -> T {
         });
         // If the lock cannot be had (a sandboxed or opaque origin), run without it rather than never.
         match request.call2(&locks, &JsValue::from_str(name), &callback) {
-            Ok(p) if p.is_instance_of::<Promise>() => {
+            Ok(p) if p.is_object() => {
                 let fallback = acquired_resolve.clone();
+                // once_into_js: JS owns the closure and frees it after its one call.
                 let on_error = Closure::once_into_js(move |_e: JsValue| {
                     let _ = fallback.call0(&JsValue::UNDEFINED);
                 });
-                let _ = Promise::from(p).catch(on_error.unchecked_ref());
+                if let Some(catch) = get(&p, "catch").dyn_ref::<Function>() {
+                    let _ = catch.call1(&p, &on_error);
+                }
             }
             _ => {
                 let _ = acquired_resolve.call0(&JsValue::UNDEFINED);
