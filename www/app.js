@@ -1,0 +1,292 @@
+// The Replikit demo dashboard. It uses the package exactly as an app would: `createClient` with public options,
+// `db.topology()`, events, and a collection. The one wrapper is the public `fetch` option: it records which node
+// answered each request (X-Replikit-Node) for the chart, and fails every request while "Client offline" is on.
+import { createClient, version } from '/replikit/index.js';
+import { TrafficChart } from './chart.js';
+import { TopologyView } from './topology.js';
+
+const $ = (id) => document.getElementById(id);
+const PALETTE = ['var(--n0)', 'var(--n1)', 'var(--n2)', '#ae3ec9', '#1098ad', '#74b816'];
+
+const config = await (await fetch('/config.json')).json();
+const nodeIds = config.nodes.map((n) => n.nodeId);
+const nodeOfUrl = new Map(config.nodes.map((n) => [new URL(n.url).origin, n.nodeId]));
+const colorOf = (nodeId) => PALETTE[nodeIds.indexOf(nodeId) % PALETTE.length] ?? '#888';
+
+let offline = false;
+const chart = new TrafficChart({ read: $('chart-reads'), write: $('chart-writes') }, nodeIds, colorOf);
+const lastServed = { read: $('last-read'), write: $('last-write') };
+
+/** The client's fetch: the network, unless the dashboard took the client offline; records who answered. */
+async function dashboardFetch(input, init) {
+  if (offline) throw new TypeError('offline (dashboard toggle)');
+  const url = new URL(input instanceof Request ? input.url : String(input));
+  const method = (init?.method ?? (input instanceof Request ? input.method : 'GET')).toUpperCase();
+  const kind = url.pathname === '/v1/health' ? null : method === 'GET' ? 'read' : 'write';
+  try {
+    const response = await fetch(input, init);
+    const node = response.headers.get('x-replikit-node') ?? nodeOfUrl.get(url.origin) ?? null;
+    const ok = response.status < 500 && response.status !== 421;
+    if (kind) {
+      chart.record(kind, node, ok);
+      if (ok) lastServed[kind].innerHTML = `last from <b style="color:${colorOf(node)}">${node}</b>`;
+    }
+    return response;
+  } catch (e) {
+    if (kind && !offline) chart.record(kind, null, false);
+    throw e;
+  }
+}
+
+const db = await createClient({
+  endpoints: config.nodes.map((n, i) => ({ url: n.url, role: i === 0 ? 'primary' : 'replica' })),
+  health: { intervalMs: 250, timeoutMs: 500 },
+  requestTimeoutMs: 1500,
+  primaryWaitMs: 2000, // how long a write waits for a primary before it is queued offline
+  offline: { queueWrites: true },
+  cache: { name: `replikit-demo-${config.runId}` },
+  fetch: dashboardFetch,
+});
+$('version').textContent = version();
+const notes = db.collection('notes');
+const traffic = db.collection('traffic');
+
+// ---- Event log -------------------------------------------------------------------------------------------
+const events = $('events');
+function log(kind, message) {
+  const li = document.createElement('li');
+  li.dataset.kind = kind;
+  const t = new Date();
+  const time = `${t.toTimeString().slice(0, 8)}.${String(t.getMilliseconds()).padStart(3, '0')}`;
+  li.innerHTML = `<time>${time}</time><span class="kind ${kind}"></span><span class="msg"></span>`;
+  li.children[1].textContent = kind;
+  li.children[2].textContent = message;
+  events.prepend(li);
+  while (events.children.length > 200) events.lastChild.remove();
+}
+$('clear-events').onclick = () => events.replaceChildren();
+const node = (url) => nodeOfUrl.get(url && new URL(url).origin) ?? url ?? 'none';
+const what = (w) => `${w.kind} ${w.collection}/${w.id.slice(-8)}`;
+db.on('primary', ({ url, term }) => log('primary', url ? `writes now go to ${node(url)} (term ${term})` : 'no usable primary'));
+db.on('endpointDown', (e) => log('endpointDown', `${node(e.url)} is down${e.lastError ? `: ${e.lastError}` : ''}`));
+db.on('endpointUp', (e) => log('endpointUp', `${node(e.url)} is up (${e.role ?? '?'}, term ${e.term ?? '?'})`));
+db.on('retry', (r) => log('retry', `attempt ${r.attempt} after ${r.error.code} from ${node(r.endpoint)}`));
+db.on('queued', (w) => { log('queued', `${what(w)} queued offline`); refreshPending(); });
+db.on('synced', (w) => { log('synced', `${what(w)} reached the primary${w.doc ? ` (v${w.doc.version})` : ''}`); refreshPending(); scheduleList(); });
+db.on('conflict', (w) => { log('conflict', `${what(w)}: ${w.resolution}`); scheduleList(); });
+db.on('syncFailed', (w) => { log('syncFailed', `${what(w)}: ${w.error.code}`); refreshPending(); scheduleList(); });
+db.on('storageError', (e) => log('storageError', e.message));
+
+// ---- Topology and operator controls ----------------------------------------------------------------------
+const table = new TopologyView($('topology').tBodies[0], config.nodes, colorOf, operate);
+let status = null;
+
+async function admin(path, body) {
+  const r = await fetch(path, { method: body === undefined ? 'GET' : 'POST', body: body === undefined ? undefined : JSON.stringify(body) });
+  const json = await r.json().catch(() => ({}));
+  if (!r.ok) throw new Error(json.error?.message ?? `HTTP ${r.status}`);
+  return json;
+}
+
+async function operate(nodeId, action, button) {
+  button.classList.add('busy');
+  button.disabled = true;
+  const started = performance.now();
+  log('operator', `${action} ${nodeId}…`);
+  try {
+    const r = await admin(`/admin/nodes/${nodeId}/${action}`, {});
+    const took = r.tookMs ?? Math.round(performance.now() - started);
+    log('operator', `${action} ${nodeId}: done in ${took} ms`);
+  } catch (e) {
+    log('error', `${action} ${nodeId}: ${e.message}`);
+  } finally {
+    button.classList.remove('busy');
+    await pollStatus();
+  }
+}
+
+async function pollStatus() {
+  try {
+    status = await admin('/admin/status');
+  } catch {
+    status = null;
+  }
+  table.updateServer(status);
+  const af = $('autofailover-toggle');
+  af.classList.toggle('on', !!status?.autoFailover);
+  af.setAttribute('aria-pressed', String(!!status?.autoFailover));
+  af.textContent = `Auto-failover ${status?.autoFailover ? 'on' : 'off'}`;
+}
+
+$('autofailover-toggle').onclick = async () => {
+  const enabled = !status?.autoFailover;
+  try {
+    await admin('/admin/auto-failover', { enabled });
+    log('operator', `auto-failover ${enabled ? 'on: a replica is promoted after the primary is down for 3 s' : 'off'}`);
+  } catch (e) {
+    log('error', `auto-failover: ${e.message}`);
+  }
+  await pollStatus();
+};
+
+function renderTopology(sample) {
+  const topology = db.topology();
+  table.updateClient(topology, sample);
+  const p = topology.find((e) => e.primary);
+  const pill = $('current-primary');
+  pill.textContent = p ? `writes → ${node(p.url)} · term ${p.term}` : 'writes → no primary';
+  pill.dataset.primary = p ? node(p.url) : '';
+  pill.classList.toggle('warn', !p);
+}
+db.on('topology', () => renderTopology(false));
+setInterval(() => renderTopology(true), 250); // also samples the RTT sparklines, at a steady rate
+setInterval(pollStatus, 1000);
+
+// ---- Offline toggle and pending writes -------------------------------------------------------------------
+async function refreshPending() {
+  const n = (await db.pendingWrites()).length;
+  const pill = $('pending-count');
+  pill.textContent = `${n} pending write${n === 1 ? '' : 's'}`;
+  pill.dataset.count = String(n);
+  pill.classList.toggle('warn', n > 0);
+}
+setInterval(refreshPending, 1000);
+
+$('online-toggle').onclick = () => {
+  offline = !offline;
+  const b = $('online-toggle');
+  b.textContent = offline ? 'Client offline' : 'Client online';
+  b.setAttribute('aria-pressed', String(!offline));
+  b.classList.toggle('on', !offline);
+  b.classList.toggle('off-alert', offline);
+  log('operator', offline
+    ? 'client offline: every request fails; writes queue after 2 s without a primary'
+    : 'client online: the outbox syncs as soon as a primary answers');
+  if (!offline) db.flush().catch((e) => log('error', `flush: ${e.code ?? e.message}`));
+  scheduleList();
+};
+
+// ---- Background traffic ----------------------------------------------------------------------------------
+let trafficOn = true;
+$('traffic-toggle').onclick = () => {
+  trafficOn = !trafficOn;
+  const b = $('traffic-toggle');
+  b.textContent = trafficOn ? 'Traffic on' : 'Traffic off';
+  b.classList.toggle('on', trafficOn);
+  b.setAttribute('aria-pressed', String(trafficOn));
+};
+async function trafficLoop() {
+  for (let tick = 0; ; tick++) {
+    const started = Date.now();
+    if (trafficOn && !offline) {
+      // Write one of 8 small documents; read back the previous one (written, so never a 404).
+      await Promise.allSettled([
+        traffic.replace(`tick-${tick % 8}`, { tick, at: new Date().toISOString() }),
+        tick > 0 ? traffic.get(`tick-${(tick - 1) % 8}`) : null,
+      ]);
+    }
+    await new Promise((r) => setTimeout(r, Math.max(100, 500 - (Date.now() - started))));
+  }
+}
+trafficLoop();
+
+// ---- Notes: a CRUD console ---------------------------------------------------------------------------------
+const list = $('notes');
+let listTimer = null;
+let listing = false;
+function scheduleList(delay = 0) {
+  clearTimeout(listTimer);
+  listTimer = setTimeout(refreshList, delay);
+}
+
+async function refreshList() {
+  if (listing) return scheduleList(300);
+  listing = true;
+  try {
+    const page = await notes.list({ limit: 100 });
+    if (!list.querySelector('input')) renderNotes(page.items); // do not disturb an edit in progress
+  } catch (e) {
+    log('error', `list notes: ${e.code ?? e.message}`);
+  } finally {
+    listing = false;
+    scheduleList(3000);
+  }
+}
+
+function renderNotes(items) {
+  $('notes-empty').hidden = items.length > 0;
+  list.replaceChildren(...items.sort((a, b) => b.id.localeCompare(a.id)).map(noteRow));
+}
+
+function noteRow(doc) {
+  const li = document.createElement('li');
+  li.className = 'note';
+  li.dataset.id = doc.id;
+  li.dataset.testid = 'note';
+  li.dataset.pending = String(doc.meta.pending);
+  li.dataset.fromCache = String(doc.meta.fromCache);
+  const served = doc.meta.endpoint ? node(doc.meta.endpoint) : null;
+  li.innerHTML = `<span class="text"></span><span class="badges">
+      <span class="badge" title="version">v${doc.version}</span>
+      ${served ? `<span class="badge" title="the node that answered" style="color:${colorOf(served)}">${served}</span>` : ''}
+      ${doc.meta.fromCache ? '<span class="badge cache" data-testid="badge-cache" title="served from the local cache">fromCache</span>' : ''}
+      ${doc.meta.pending ? '<span class="badge pending" data-testid="badge-pending" title="queued offline, not synced yet">pending</span>' : ''}
+    </span><button class="edit" title="edit">edit</button><button class="del" title="delete">delete</button>`;
+  li.querySelector('.text').textContent = doc.data.text ?? JSON.stringify(doc.data);
+  li.querySelector('.edit').onclick = () => editNote(li, doc);
+  li.querySelector('.del').onclick = () => mutate(`delete ${doc.id.slice(-8)}`, () => notes.delete(doc.id));
+  return li;
+}
+
+function editNote(li, doc) {
+  const input = document.createElement('input');
+  input.value = doc.data.text ?? '';
+  li.querySelector('.text').replaceWith(input);
+  input.focus();
+  const save = () => {
+    input.onblur = null;
+    input.remove();
+    if (input.value !== doc.data.text) {
+      mutate(`update ${doc.id.slice(-8)}`, () => notes.update(doc.id, { text: input.value }, { ifVersion: doc.version }));
+    } else scheduleList();
+  };
+  input.onblur = save;
+  input.onkeydown = (e) => { if (e.key === 'Enter') save(); if (e.key === 'Escape') { input.value = doc.data.text; save(); } };
+}
+
+/** Runs a write, logs a failure with its error code, and refreshes the list. */
+async function mutate(label, write) {
+  try {
+    return await write();
+  } catch (e) {
+    log('error', `${label}: ${e.code ?? ''} ${e.message}`);
+    return null;
+  } finally {
+    scheduleList();
+  }
+}
+
+$('create-form').onsubmit = async (e) => {
+  e.preventDefault();
+  const input = $('create-input');
+  const text = input.value.trim();
+  if (!text) return;
+  const button = $('create-button');
+  button.classList.add('busy');
+  input.value = '';
+  const doc = await mutate('create', () => notes.create({ text, at: new Date().toISOString() }));
+  button.classList.remove('busy');
+  if (doc && !doc.meta.pending) log('write', `created notes/${doc.id.slice(-8)} on ${node(doc.meta.endpoint)}`);
+};
+
+// Legend, first draw, first data.
+$('legend').innerHTML = nodeIds.map((n) => `<span><i class="swatch" style="background:${colorOf(n)}"></i>${n}</span>`).join('')
+  + '<span><i class="swatch" style="background:var(--fail)"></i>failed attempts</span>';
+setInterval(() => chart.draw(), 500);
+chart.draw();
+renderTopology(true);
+pollStatus();
+refreshPending();
+refreshList();
+document.body.dataset.ready = 'true';
+window.replikitDemo = { db }; // for poking around in the console
