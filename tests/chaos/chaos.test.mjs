@@ -6,21 +6,13 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { sleep, startCluster } from '../js/cluster.mjs';
+import { prng } from '../js/helpers.mjs';
 
 const seed = Number(process.env.REPLIKIT_CHAOS_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const seconds = Number(process.env.REPLIKIT_CHAOS_SECONDS ?? 60);
 const CLIENTS = 3;
 const DOCUMENTED = new Set(['no_primary', 'unavailable', 'timeout', 'aborted']);
 
-/** mulberry32: a small seeded PRNG, so a schedule can be replayed. */
-function prng(a) {
-  return () => {
-    a |= 0; a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const rand = prng(seed);
 const pick = (list) => list[Math.floor(rand() * list.length)];
 

@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 import { dirname, extname, join, normalize } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { consumerDir, npmInstall, tarball } from '../js/helpers.mjs';
+import { consumerDir, launchChromium, npmInstall, tarball } from '../js/helpers.mjs';
 import { sleep, startCluster } from '../js/cluster.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -38,11 +38,7 @@ before(async () => {
   const pkgDist = dirname(createRequire(join(consumer.dir, 'package.json')).resolve('replikit/replikit.wasm'));
   server = await serve(pkgDist);
   cluster = await startCluster();
-  const { chromium } = await import('playwright-core');
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {

@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { startCluster } from './cluster.mjs';
+import { prng } from './helpers.mjs';
 
 const seed = Number(process.env.REPLIKIT_FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const COUNT = Number(process.env.REPLIKIT_FUZZ_COUNT ?? 1500);
@@ -10,14 +11,6 @@ let cluster;
 before(async () => { cluster = await startCluster(['--replicas', '1']); });
 after(async () => { await cluster?.stop(); });
 
-function prng(a) {
-  return () => {
-    a |= 0; a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 test(`the gateway answers ${COUNT} random requests with no 500 and no hang (seed ${seed})`, { timeout: 180000 }, async () => {
   const rand = prng(seed);

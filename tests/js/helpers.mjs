@@ -31,3 +31,23 @@ export function npmInstall(dir, specs) {
     stdio: ['ignore', 'ignore', 'inherit'],
   });
 }
+
+/** Debian's Chromium through playwright-core (never a downloaded browser), headless, with no background traffic. */
+export async function launchChromium() {
+  const { chromium } = await import('playwright-core');
+  return chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+}
+
+/** mulberry32: a small seeded PRNG, so a random schedule can be replayed from its seed. */
+export function prng(seed) {
+  let a = seed;
+  return () => {
+    a |= 0; a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

@@ -7,7 +7,7 @@ import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
 import { extname, join, normalize } from 'node:path';
 import { after, before, test } from 'node:test';
-import { consumerDir, npmInstall, root, tarball } from '../js/helpers.mjs';
+import { consumerDir, launchChromium, npmInstall, root, tarball } from '../js/helpers.mjs';
 
 const require = createRequire(import.meta.url);
 const viteVersion = require(join(root, 'node_modules', 'vite', 'package.json')).version;
@@ -37,11 +37,7 @@ before(async () => {
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   server = await serve(join(app.dir, 'dist'));
-  const { chromium } = await import('playwright-core');
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {
