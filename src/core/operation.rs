@@ -95,6 +95,8 @@ pub enum Reply {
 pub struct Completed {
     pub reply: Reply,
     pub endpoint: EndpointId,
+    /// For a `Doc` reply: the response body it was parsed from (valid JSON of that document).
+    pub raw: Option<String>,
 }
 
 /// Per-call options that override the client's.

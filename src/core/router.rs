@@ -232,15 +232,19 @@ impl Router {
                 return self.retry_or_fail(op, endpoint, now_ms, Error::Timeout { after_ms });
             }
         };
-        let server = protocol::parse_error(&response.body);
+        // Only a failure's body is looked at for an error (a document is parsed once, by `succeed`).
+        let server = match response.status {
+            200..=299 => None,
+            _ => protocol::parse_error(&response.body),
+        };
         let code = server.as_ref().map(|s| s.code.as_str()).unwrap_or("");
         match response.status {
             200..=299 => self.succeed(op, endpoint, &url, now_ms, response),
             304 if matches!(op.action, Action::Get { if_none_match: Some(_), .. }) => {
-                op.result = Some(Ok(Completed { reply: Reply::NotModified, endpoint }));
+                op.result = Some(Ok(Completed { reply: Reply::NotModified, endpoint, raw: None }));
             }
             404 if matches!(op.action, Action::Get { .. }) && code == "not_found" => {
-                op.result = Some(Ok(Completed { reply: Reply::Missing, endpoint }));
+                op.result = Some(Ok(Completed { reply: Reply::Missing, endpoint, raw: None }));
             }
             421 => {
                 self.topology.handle_not_primary(endpoint, now_ms);
@@ -276,7 +280,11 @@ impl Router {
             _ => protocol::parse_doc(url, &response.body).map(Reply::Doc),
         };
         match reply {
-            Ok(reply) => op.result = Some(Ok(Completed { reply, endpoint })),
+            Ok(reply) => {
+                // The body just parsed is a valid document: the driver may hand it to JS as it is.
+                let raw = matches!(reply, Reply::Doc(_)).then_some(response.body);
+                op.result = Some(Ok(Completed { reply, endpoint, raw }));
+            }
             // A malformed answer is the endpoint's fault: suspect it and try elsewhere (a write keeps its key,
             // so if this one was applied the retry is answered from the stored response).
             Err(err) => {

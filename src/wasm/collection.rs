@@ -9,7 +9,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::spawn_local;
 use web_sys::AbortSignal;
 
-use super::convert::{doc_to_js, id_of, json_of, json_to_js, object_of};
+use super::convert::{doc_to_js, id_of, json_of, json_to_js, object_of, raw_doc_to_js};
 use super::driver::{Driver, Failure};
 use super::errors::to_js;
 use super::js::{get, now_ms, object};
@@ -82,6 +82,14 @@ fn read_call_options(options: &JsValue, allowed: &[&'static str]) -> Result<(Raw
 }
 
 const READ: &[&str] = &["readPreference", "readPolicy"];
+
+/// A document an endpoint just served: from its own response text when there is one.
+fn served(doc: &Doc, raw: Option<&str>, endpoint: &str) -> JsValue {
+    match raw {
+        Some(text) => raw_doc_to_js(text, false, false, Some(endpoint)),
+        None => doc_to_js(doc, false, false, Some(endpoint)),
+    }
+}
 const WRITE: &[&str] = &["ifVersion", "durability"];
 
 impl Collection {
@@ -121,7 +129,7 @@ impl Collection {
                     return Ok(match done.reply {
                         Reply::Doc(doc) => {
                             self.local.put_doc(self.c(), &doc, true).await;
-                            doc_to_js(&doc, false, false, Some(&endpoint))
+                            served(&doc, done.raw.as_deref(), &endpoint)
                         }
                         _ => {
                             self.local.remove(self.c(), &id, true).await;
@@ -204,7 +212,7 @@ impl Collection {
                 Ok(match done.reply {
                     Reply::Doc(doc) => {
                         self.local.put_doc(self.c(), &doc, false).await;
-                        doc_to_js(&doc, false, false, Some(&endpoint))
+                        served(&doc, done.raw.as_deref(), &endpoint)
                     }
                     Reply::NotModified => match &cached {
                         Some(e) => {

@@ -22,7 +22,17 @@ pub(crate) fn json_to_js(value: &Value) -> JsValue {
 
 /// A document for the app, with `meta: { fromCache, pending, endpoint }`.
 pub(crate) fn doc_to_js(doc: &Doc, from_cache: bool, pending: bool, endpoint: Option<&str>) -> JsValue {
-    let js = json_to_js(&doc.to_value());
+    let text = serde_json::to_string(doc).unwrap_or_default();
+    raw_doc_to_js(&text, from_cache, pending, endpoint)
+}
+
+/// A document from JSON text already known to be a valid document (a response body the core parsed), so it
+/// reaches JS with one `JSON.parse` and no round trip through Rust values.
+pub(crate) fn raw_doc_to_js(text: &str, from_cache: bool, pending: bool, endpoint: Option<&str>) -> JsValue {
+    let js = js_sys::JSON::parse(text).unwrap_or(JsValue::NULL);
+    if !js.is_object() {
+        return JsValue::NULL;
+    }
     let meta = super::js::object(&[
         ("fromCache", JsValue::from_bool(from_cache)),
         ("pending", JsValue::from_bool(pending)),

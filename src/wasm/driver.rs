@@ -11,10 +11,10 @@ use std::rc::{Rc, Weak};
 use js_sys::Function;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::spawn_local;
-use web_sys::{AbortController, AbortSignal};
+use web_sys::AbortSignal;
 
 use super::errors::to_js;
-use super::http::{send, Interrupted};
+use super::http::{send, InFlight, Interrupted};
 use super::js::{now_ms, object, sleep_or_wake, Timer};
 use crate::core::{Action, CallOptions, Completed, Error, Event, Operation, Router, Step};
 
@@ -60,7 +60,7 @@ pub struct Driver {
     wakers: RefCell<Vec<Function>>,
     listeners: RefCell<Vec<Listener>>,
     next_listener: Cell<u32>,
-    closing: AbortController,
+    in_flight: InFlight,
     closed: Cell<bool>,
     visibility: RefCell<Option<Closure<dyn FnMut()>>>,
     /// Called when a primary appears (the outbox flushes then).
@@ -77,7 +77,7 @@ impl Driver {
             wakers: RefCell::new(Vec::new()),
             listeners: RefCell::new(Vec::new()),
             next_listener: Cell::new(1),
-            closing: AbortController::new()?,
+            in_flight: InFlight::default(),
             closed: Cell::new(false),
             visibility: RefCell::new(None),
             on_primary: RefCell::new(None),
@@ -118,7 +118,7 @@ impl Driver {
             let d = self.clone();
             spawn_local(async move {
                 let url = d.router.borrow().topology().url(req.endpoint).to_string();
-                let sent = send(&d.fetch, &url, &req, None, &d.closing.signal()).await;
+                let sent = send(&d.fetch, &url, &req, None, &d.in_flight).await;
                 if let Ok((outcome, rtt)) = sent {
                     d.router.borrow_mut().handle_health(req.endpoint, now_ms(), rtt, outcome);
                     d.pump();
@@ -229,7 +229,7 @@ impl Driver {
                 }
                 Step::Send(req) => {
                     let url = self.router.borrow().topology().url(req.endpoint).to_string();
-                    let sent = send(&self.fetch, &url, &req, signal.as_ref(), &self.closing.signal()).await;
+                    let sent = send(&self.fetch, &url, &req, signal.as_ref(), &self.in_flight).await;
                     match sent {
                         Ok((outcome, _)) => self.router.borrow_mut().handle_outcome(op, now_ms(), outcome),
                         Err(Interrupted::Aborted) if self.closed.get() => {
@@ -269,7 +269,7 @@ impl Driver {
         if let Some((_, t)) = self.timer.borrow_mut().take() {
             t.cancel();
         }
-        self.closing.abort();
+        self.in_flight.abort_all();
         for w in self.wakers.borrow_mut().drain(..) {
             let _ = w.call0(&JsValue::UNDEFINED);
         }

@@ -141,6 +141,11 @@ impl Local {
         local
     }
 
+    /// Whether cache entries are written to a persistent store (IndexedDB) besides the in-memory cache.
+    fn persists_entries(&self) -> bool {
+        matches!(**self.store.borrow(), AnyStore::IndexedDb(_))
+    }
+
     pub fn enabled(&self) -> bool {
         self.options.store != StoreKind::None
     }
@@ -164,11 +169,15 @@ impl Local {
         if !self.enabled() {
             return;
         }
-        self.cache.borrow_mut().put(entry.clone());
-        let e = entry.clone();
-        self.persist(|s| async move { s.put_entry(&e).await }).await;
-        if announce {
-            self.announce(&entry.collection, &entry.id, Some(&entry));
+        if self.persists_entries() {
+            self.cache.borrow_mut().put(entry.clone());
+            if announce {
+                self.announce(&entry.collection, &entry.id, Some(&entry));
+            }
+            self.persist(|s| async move { s.put_entry(&entry).await }).await;
+        } else {
+            // The in-memory cache is the memory store: keeping a second copy would only cost a deep clone.
+            self.cache.borrow_mut().put(entry);
         }
         self.evict().await;
     }
@@ -193,8 +202,10 @@ impl Local {
             return;
         }
         self.cache.borrow_mut().remove(collection, id);
-        let (c, i) = (collection.to_string(), id.to_string());
-        self.persist(|s| async move { s.delete_entry(&c, &i).await }).await;
+        if self.persists_entries() {
+            let (c, i) = (collection.to_string(), id.to_string());
+            self.persist(|s| async move { s.delete_entry(&c, &i).await }).await;
+        }
         if announce {
             self.announce(collection, id, None);
         }
@@ -202,6 +213,9 @@ impl Local {
 
     async fn evict(&self) {
         let evicted = self.cache.borrow_mut().take_evicted();
+        if !self.persists_entries() {
+            return;
+        }
         for (c, id) in evicted {
             self.persist(|s| async move { s.delete_entry(&c, &id).await }).await;
         }
