@@ -70,7 +70,12 @@ async function proxyAdmin(req, res, path) {
 
 const server = createServer((req, res) => {
   const path = new URL(req.url, 'http://x').pathname;
-  if (path.startsWith('/admin/')) return void proxyAdmin(req, res, path);
+  if (path.startsWith('/admin/')) {
+    // Only the dashboard's own scripts send this header; a form or a page on another site cannot without a
+    // CORS preflight, which this server never grants: no cross-site request can kill a node.
+    if (req.headers['x-replikit-demo'] !== '1') return res.writeHead(403, { 'content-type': 'application/json' }).end('{"error":{"code":"forbidden","message":"admin calls need the x-replikit-demo header"}}');
+    return void proxyAdmin(req, res, path);
+  }
   if (req.method !== 'GET' && req.method !== 'HEAD') return res.writeHead(405).end();
   if (path === '/config.json') {
     return res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(config);

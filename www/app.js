@@ -82,7 +82,12 @@ const table = new TopologyView($('topology').tBodies[0], config.nodes, colorOf, 
 let status = null;
 
 async function admin(path, body) {
-  const r = await fetch(path, { method: body === undefined ? 'GET' : 'POST', body: body === undefined ? undefined : JSON.stringify(body) });
+  // The custom header makes any cross-site attempt a CORS preflight the demo server never grants.
+  const r = await fetch(path, {
+    method: body === undefined ? 'GET' : 'POST',
+    headers: { 'x-replikit-demo': '1' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
   const json = await r.json().catch(() => ({}));
   if (!r.ok) throw new Error(json.error?.message ?? `HTTP ${r.status}`);
   return json;
