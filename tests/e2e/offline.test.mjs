@@ -156,3 +156,24 @@ test('a database the store cannot open degrades to memory with a storageError, a
   assert.equal(cached.result.data.ok, true, 'the cache carries on in memory');
   await context.close();
 });
+
+test('a hidden tab stops health-checking and a visible one resumes at once', async () => {
+  const context = await browser.newContext();
+  const page = await openPage(context, 'hidden');
+  const count = () => page.evaluate(() => window.app.healthChecks);
+  const setHidden = (hidden) => page.evaluate((h) => {
+    Object.defineProperty(document, 'hidden', { configurable: true, get: () => h });
+    document.dispatchEvent(new Event('visibilitychange'));
+  }, hidden);
+  await sleep(600);
+  assert.ok((await count()) >= 6, 'visible: three endpoints checked every 200 ms');
+  await setHidden(true);
+  await sleep(300); // checks already in flight finish
+  const before = await count();
+  await sleep(1500);
+  assert.equal(await count(), before, 'no periodic check while hidden');
+  await setHidden(false);
+  await sleep(100);
+  assert.ok((await count()) >= before + 3, 'every endpoint re-checked as soon as the tab is visible');
+  await context.close();
+});
