@@ -145,7 +145,11 @@ async fn fetch_once(
             return Err(format!("response of {len} bytes is over the {MAX_BODY_BYTES}-byte limit"));
         }
     }
-    let body = response.text().await.map_err(|e| e.to_string())?;
+    let body = match headers.get("content-length") {
+        // Declared and within the limit (checked above): fetch enforces the length.
+        Some(_) => response.text().await.map_err(|e| e.to_string())?,
+        None => read_bounded(&response).await?,
+    };
     Ok(Outcome::Response(Response {
         status: response.status(),
         node: headers.get(NODE_HEADER),
@@ -153,6 +157,36 @@ async fn fetch_once(
         body,
     }))
 }
+/// Reads a body of undeclared length chunk by chunk, giving up past [`MAX_BODY_BYTES`] (a server streaming
+/// forever must not exhaust memory).
+async fn read_bounded(response: &HttpResponse) -> Result<String, String> {
+    let Some(stream) = response.body() else { return Ok(String::new()) };
+    let reader = get(&stream, "getReader")
+        .dyn_ref::<Function>()
+        .and_then(|f| f.call0(&stream).ok())
+        .ok_or("the response body cannot be read")?;
+    let read = get(&reader, "read").dyn_into::<Function>().map_err(|_| "the response body cannot be read")?;
+    let mut bytes: Vec<u8> = Vec::new();
+    loop {
+        let next: Promise = read.call0(&reader).map_err(describe)?.dyn_into().map_err(|_| "bad body reader")?;
+        let chunk = JsFuture::from(next).await.map_err(describe)?;
+        if get(&chunk, "done").is_truthy() {
+            break;
+        }
+        let value: js_sys::Uint8Array = get(&chunk, "value").dyn_into().map_err(|_| "bad body chunk")?;
+        if bytes.len() + value.length() as usize > MAX_BODY_BYTES {
+            if let Some(cancel) = get(&reader, "cancel").dyn_ref::<Function>() {
+                let _ = cancel.call0(&reader);
+            }
+            return Err(format!("response body over the {MAX_BODY_BYTES}-byte limit"));
+        }
+        let start = bytes.len();
+        bytes.resize(start + value.length() as usize, 0);
+        value.copy_to(&mut bytes[start..]);
+    }
+    String::from_utf8(bytes).map_err(|_| "the response body is not UTF-8".to_string())
+}
+
 fn describe(e: JsValue) -> String {
     let message = js_sys::Reflect::get(&e, &"message".into()).ok().and_then(|m| m.as_string());
     let cause = js_sys::Reflect::get(&e, &"cause".into())

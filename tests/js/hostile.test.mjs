@@ -25,6 +25,14 @@ const modes = {
     ? JSON.stringify({ nodeId: 5, role: 'boss', term: '1', position: -3, lagMs: 'x' })
     : JSON.stringify({ id: 1, version: '2', data: [], updatedAt: null })),
   huge: (req, res) => res.writeHead(200, { 'content-length': String(20 * 1024 * 1024) }).end('x'.repeat(20 * 1024 * 1024)),
+  endless: (req, res) => {
+    // No Content-Length, and the body never ends: the client must stop reading at its limit.
+    res.writeHead(200, { 'content-type': 'application/json' });
+    const chunk = Buffer.alloc(256 * 1024, 0x20);
+    const pump = () => { while (res.write(chunk)) { /* until the socket pushes back */ } };
+    res.on('drain', pump);
+    pump();
+  },
   drip: (req, res) => {
     res.writeHead(200, { 'content-type': 'application/json' });
     const timer = setInterval(() => res.write(' '), 100);
@@ -104,6 +112,7 @@ test('a hostile endpoint on its own fails each call with a clear, documented cod
     badjson: ['protocol', 'no_primary', 'unavailable'],
     wrongtypes: ['protocol', 'unavailable'],
     huge: ['protocol', 'unavailable'],
+    endless: ['unavailable'],
     drip: ['timeout', 'unavailable'],
     status: ['protocol', 'unavailable'],
     redirect: ['unavailable'],
@@ -121,6 +130,7 @@ test('a hostile endpoint on its own fails each call with a clear, documented cod
     const err = await db.collection('h').get('doc').then(() => null, (e) => e);
     assert.ok(err instanceof replikit.ReplikitError, `${mode}: a ReplikitError, got ${err}`);
     assert.ok(codes.includes(err.code), `${mode}: ${err.code} (${err.message})`);
+    if (mode === 'endless') assert.match(err.message, /limit/, 'stopped at the size limit, not by a timeout');
     await db.close();
   }
   const proto = await replikit.createClient({ endpoints: [{ url: url('proto'), role: 'replica' }] });
