@@ -2,20 +2,15 @@
 // the packed package as a user installs it. Failover bounds are generous (seconds), never milliseconds.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { createRequire } from 'node:module';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { pathToFileURL } from 'node:url';
-import { consumerDir, npmInstall, tarball } from './helpers.mjs';
+import { installedPackage } from './helpers.mjs';
 import { recordingFetch, sleep, startCluster } from './cluster.mjs';
 
 let consumer;
 let replikit;
 before(async () => {
-  consumer = consumerDir();
-  npmInstall(consumer.dir, [tarball()]);
-  const entry = createRequire(join(consumer.dir, 'package.json')).resolve('replikit');
-  replikit = await import(pathToFileURL(entry.replace(/node\.cjs$/, 'node.mjs')).href);
+  consumer = await installedPackage();
+  replikit = consumer.module;
 });
 after(() => consumer?.cleanup());
 
@@ -277,7 +272,7 @@ describe('failover on a real cluster', () => {
 
 test('close() lets a Node script exit by itself', () => {
   const script = `
-    const { createClient } = await import(${JSON.stringify(pathToFileURL(createRequire(join(consumer.dir, 'package.json')).resolve('replikit').replace(/node\.cjs$/, 'node.mjs')).href)});
+    const { createClient } = await import(${JSON.stringify(consumer.url)});
     const db = await createClient({ primary: 'http://127.0.0.1:9', replicas: ['http://127.0.0.1:10'], health: { intervalMs: 100 } });
     await new Promise((r) => setTimeout(r, 300));
     await db.close();

@@ -3,7 +3,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 export const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -50,4 +51,17 @@ export function prng(seed) {
     t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+/**
+ * The packed tarball installed in a fresh folder outside the repo, as a user installs it: `module` is what
+ * `import('replikit')` gives there, `url` its ESM entry (for child processes); `cleanup` removes the folder.
+ */
+export async function installedPackage() {
+  const consumer = consumerDir();
+  npmInstall(consumer.dir, [tarball()]);
+  // require.resolve applies the `require` condition (node.cjs); the ESM entry is its sibling node.mjs.
+  const cjs = createRequire(join(consumer.dir, 'package.json')).resolve('replikit');
+  const url = pathToFileURL(cjs.replace(/node\.cjs$/, 'node.mjs')).href;
+  return { ...consumer, url, module: await import(url) };
 }

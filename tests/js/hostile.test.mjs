@@ -3,11 +3,8 @@
 // serving from the healthy endpoints, and never send its credentials anywhere it was not configured to.
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
-import { createRequire } from 'node:module';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { pathToFileURL } from 'node:url';
-import { consumerDir, npmInstall, tarball } from './helpers.mjs';
+import { installedPackage } from './helpers.mjs';
 import { startCluster } from './cluster.mjs';
 
 let consumer;
@@ -54,10 +51,8 @@ const listen = (handler) => new Promise((resolve) => {
 });
 
 before(async () => {
-  consumer = consumerDir();
-  npmInstall(consumer.dir, [tarball()]);
-  const entry = createRequire(join(consumer.dir, 'package.json')).resolve('replikit');
-  replikit = await import(pathToFileURL(entry.replace(/node\.cjs$/, 'node.mjs')).href);
+  consumer = await installedPackage();
+  replikit = consumer.module;
   thief = await listen((req, res) => {
     stolen.push({ url: req.url, authorization: req.headers.authorization ?? null });
     res.writeHead(200).end(doc);

@@ -2,21 +2,16 @@
 // package: read policies, the outbox, exactly-once sync, every conflict strategy. The browser side (IndexedDB,
 // reloads, tabs) is tests/e2e/.
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { pathToFileURL } from 'node:url';
-import { consumerDir, npmInstall, tarball } from './helpers.mjs';
+import { installedPackage } from './helpers.mjs';
 import { sleep, startCluster } from './cluster.mjs';
 
 let consumer;
 let replikit;
 let cluster;
 before(async () => {
-  consumer = consumerDir();
-  npmInstall(consumer.dir, [tarball()]);
-  const entry = createRequire(join(consumer.dir, 'package.json')).resolve('replikit');
-  replikit = await import(pathToFileURL(entry.replace(/node\.cjs$/, 'node.mjs')).href);
+  consumer = await installedPackage();
+  replikit = consumer.module;
   cluster = await startCluster();
 });
 after(async () => {
