@@ -281,9 +281,8 @@ impl Local {
         F: FnOnce(Rc<AnyStore>) -> Fut,
         Fut: Future<Output = Result<T, Error>>,
     {
-        if !self.enabled() {
-            return T::default();
-        }
+        // Not gated on the cache being enabled: with `cache: { store: 'none' }` the outbox still lives in the
+        // memory store (a queued write must never be dropped); cache entries are gated by their callers.
         let store = self.store.borrow().clone();
         match op(store).await {
             Ok(v) => v,

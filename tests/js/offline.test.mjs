@@ -179,6 +179,18 @@ describe('offline writes', () => {
     await db.close();
   });
 
+  test('with the cache turned off, a queued write still waits in memory and syncs', async () => {
+    const { db, net } = await client({ offline: { queueWrites: true }, cache: { store: 'none' } });
+    net.offline = true;
+    const queued = await db.collection('nocache').create({ n: 1 }, { id: 'q' });
+    assert.equal(queued.meta.pending, true);
+    assert.equal((await db.pendingWrites()).length, 1, 'the outbox kept it');
+    net.offline = false;
+    await db.flush();
+    assert.deepEqual((await onEveryNode('nocache', 'q')).map((d) => d.version), [1, 1, 1]);
+    await db.close();
+  });
+
   test('in Node writes are not queued unless asked: a write with no primary rejects', async () => {
     const { db, net } = await client();
     net.offline = true;
