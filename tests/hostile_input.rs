@@ -102,7 +102,7 @@ proptest! {
                     let action = if write {
                         Action::Create { collection: coll.clone(), id: "x".into(), data: Default::default() }
                     } else {
-                        Action::Get { collection: coll.clone(), id: "x".into(), if_none_match: Some(1) }
+                        Action::Get { collection: coll.clone(), id: "x".into(), if_none_match: Some(replikit::core::document::Version::Seq(1)) }
                     };
                     let mut op = router.start(action, CallOptions::default(), now);
                     for _ in 0..5 {

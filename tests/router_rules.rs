@@ -2,6 +2,7 @@
 
 mod sim;
 
+use replikit::core::document::Version;
 use replikit::core::protocol::Method;
 use replikit::core::{Action, CallOptions, CollectionName, Error, Event, ReadPreference, Reply};
 use serde_json::{json, Map, Value};
@@ -24,13 +25,16 @@ fn get(id: &str) -> Action {
 }
 
 fn replace(id: &str, v: Value, if_version: Option<u64>) -> Action {
-    Action::Replace { collection: users(), id: id.into(), data: data(v), if_version }
+    Action::Replace { collection: users(), id: id.into(), data: data(v), if_version: if_version.map(Version::Seq) }
 }
 
 fn version_of(r: &Result<replikit::core::Completed, Error>) -> u64 {
     match r {
         Ok(c) => match &c.reply {
-            Reply::Doc(d) => d.version,
+            Reply::Doc(d) => match d.version {
+                Version::Seq(v) => v,
+                ref other => panic!("expected a counter version, got {other:?}"),
+            },
             other => panic!("expected a document, got {other:?}"),
         },
         Err(e) => panic!("expected success, got {e:?}"),

@@ -22,7 +22,7 @@ fn queued(seq: u64, id: &str) -> OutboxEntry {
         collection: "users".into(),
         id: id.into(),
         data: json!({"n": seq}).as_object().cloned(),
-        base_version: Some(1),
+        base_version: Some(crate::core::document::Version::Seq(1)),
         base: None,
         edited_at_ms: 5,
         reapplied: 0,

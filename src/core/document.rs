@@ -8,13 +8,72 @@ use serde_json::{Map, Value};
 
 use super::error::Error;
 
+/// A document's version: a counter on the Replikit gateway (protocol v1), a revision (`"3-9f2c..."`) on a
+/// CouchDB-protocol server. JavaScript sees a number or a string; `ifVersion` takes the same back.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Version {
+    Seq(u64),
+    Rev(String),
+}
+
+impl Version {
+    /// Reads a version from JSON: a whole number, or a revision string `N-hash`.
+    pub fn from_json(v: &Value) -> Option<Version> {
+        match v {
+            Value::Number(_) => v.as_u64().map(Version::Seq),
+            Value::String(s) => Version::parse_rev(s),
+            _ => None,
+        }
+    }
+
+    /// A revision `N-hash` (N >= 1, hash 1 to 128 characters without whitespace or quotes).
+    pub fn parse_rev(s: &str) -> Option<Version> {
+        let (gen, hash) = s.split_once('-')?;
+        let gen_ok = !gen.is_empty() && gen.len() <= 19 && gen.bytes().all(|b| b.is_ascii_digit()) && gen != "0";
+        let hash_ok = (1..=128).contains(&hash.len()) && hash.bytes().all(|b| b.is_ascii_graphic() && b != b'"');
+        (gen_ok && hash_ok).then(|| Version::Rev(s.to_string()))
+    }
+
+    pub fn to_json(&self) -> Value {
+        match self {
+            Version::Seq(n) => Value::from(*n),
+            Version::Rev(r) => Value::String(r.clone()),
+        }
+    }
+
+    /// The version as an HTTP entity tag (`"7"`, `"3-9f2c"`).
+    pub fn etag(&self) -> String {
+        match self {
+            Version::Seq(n) => format!("\"{n}\""),
+            Version::Rev(r) => format!("\"{r}\""),
+        }
+    }
+
+    /// A revision's generation and hash.
+    pub fn rev_parts(&self) -> Option<(u64, &str)> {
+        let Version::Rev(r) = self else { return None };
+        let (gen, hash) = r.split_once('-')?;
+        Some((gen.parse().ok()?, hash))
+    }
+}
+
+impl std::fmt::Display for Version {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Version::Seq(n) => write!(f, "{n}"),
+            Version::Rev(r) => f.write_str(r),
+        }
+    }
+}
+
 /// A stored document, as the protocol and the JS API both spell it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Doc {
     pub id: String,
-    /// Incremented by every write of this document.
-    pub version: u64,
+    /// Changed by every write of this document (see [`Version`]).
+    pub version: Version,
     pub data: Map<String, Value>,
     /// RFC 3339 time of the last write, as the server reported it.
     pub updated_at: String,
@@ -28,7 +87,10 @@ impl Doc {
             Some(Value::String(s)) => s,
             _ => return Err("document `id` must be a string".into()),
         };
-        let version = map.get("version").and_then(Value::as_u64).ok_or("document `version` must be a whole number")?;
+        let version = map
+            .get("version")
+            .and_then(Version::from_json)
+            .ok_or("document `version` must be a whole number or a revision string")?;
         let data = match map.remove("data") {
             Some(Value::Object(d)) => d,
             _ => return Err("document `data` must be an object".into()),
@@ -44,7 +106,7 @@ impl Doc {
     pub fn to_value(&self) -> Value {
         let mut map = Map::new();
         map.insert("id".into(), Value::String(self.id.clone()));
-        map.insert("version".into(), Value::from(self.version));
+        map.insert("version".into(), self.version.to_json());
         map.insert("data".into(), Value::Object(self.data.clone()));
         map.insert("updatedAt".into(), Value::String(self.updated_at.clone()));
         Value::Object(map)
@@ -118,6 +180,17 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn versions_are_counters_or_revisions() {
+        assert_eq!(Version::from_json(&json!(3)), Some(Version::Seq(3)));
+        assert_eq!(Version::from_json(&json!("12-ab3f")), Some(Version::Rev("12-ab3f".into())));
+        for bad in [json!(-1), json!(1.5), json!("abc"), json!("0-a"), json!("1-"), json!("-a"), json!("1-a b"), json!(null)] {
+            assert_eq!(Version::from_json(&bad), None, "{bad}");
+        }
+        assert_eq!(Version::Rev("3-x".into()).rev_parts(), Some((3, "x")));
+        assert_eq!(Version::Seq(7).etag(), "\"7\"");
+    }
+
+    #[test]
     fn collection_names_follow_the_protocol() {
         assert!(CollectionName::parse("users_2-a").is_ok());
         assert!(CollectionName::parse("").is_err());
@@ -150,6 +223,10 @@ mod tests {
         assert_eq!(d.to_value(), v);
         assert_eq!(serde_json::to_value(&d).unwrap(), v, "serde and to_value agree");
         assert!(Doc::from_value(json!({"id": "a", "version": -1, "data": {}, "updatedAt": "t"})).is_err());
+        assert!(Doc::from_value(json!({"id": "a", "version": "x", "data": {}, "updatedAt": "t"})).is_err());
+        let rev = json!({"id": "a", "version": "2-abc", "data": {}, "updatedAt": "t"});
+        assert_eq!(Doc::from_value(rev.clone()).unwrap().to_value(), rev);
+        assert_eq!(serde_json::to_value(Doc::from_value(rev.clone()).unwrap()).unwrap(), rev);
         assert!(Doc::from_value(json!({"id": "a", "version": 1, "data": [], "updatedAt": "t"})).is_err());
         assert!(Doc::from_value(json!({"id": 1, "version": 1, "data": {}, "updatedAt": "t"})).is_err());
     }

@@ -2,81 +2,37 @@
 
 use serde_json::{Map, Value};
 
-use super::document::{CollectionName, Doc};
+use super::document::{CollectionName, Doc, Version};
 use super::error::Error;
 use super::options::{Durability, ReadPreference};
-use super::protocol::{encode_segment, EndpointId, Method, Page};
+use super::protocol::{EndpointId, FollowUp};
 
 /// What a call asks of the cluster.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     /// `if_none_match`: the cached version, for a `304 Not Modified` revalidation.
-    Get { collection: CollectionName, id: String, if_none_match: Option<u64> },
+    Get { collection: CollectionName, id: String, if_none_match: Option<Version> },
     List { collection: CollectionName, limit: Option<u32>, after: Option<String> },
     Create { collection: CollectionName, id: String, data: Map<String, Value> },
-    Replace { collection: CollectionName, id: String, data: Map<String, Value>, if_version: Option<u64> },
-    Update { collection: CollectionName, id: String, patch: Map<String, Value>, if_version: Option<u64> },
-    Delete { collection: CollectionName, id: String, if_version: Option<u64> },
+    Replace { collection: CollectionName, id: String, data: Map<String, Value>, if_version: Option<Version> },
+    Update { collection: CollectionName, id: String, patch: Map<String, Value>, if_version: Option<Version> },
+    Delete { collection: CollectionName, id: String, if_version: Option<Version> },
+    /// Multi-primary: the documents at these (conflicting) revisions.
+    Revisions { collection: CollectionName, id: String, revs: Vec<Version> },
+    /// Multi-primary: settle a revision conflict by keeping `keep` (or writing `merged` over it) and deleting
+    /// the `losers`. Idempotent: the revisions written are derived from the conflict itself.
+    Resolve { collection: CollectionName, id: String, keep: Doc, merged: Option<Map<String, Value>>, losers: Vec<Version> },
 }
 
 impl Action {
     pub fn is_write(&self) -> bool {
-        !matches!(self, Action::Get { .. } | Action::List { .. })
+        !matches!(self, Action::Get { .. } | Action::List { .. } | Action::Revisions { .. })
     }
 
-    pub(crate) fn method(&self) -> Method {
-        match self {
-            Action::Get { .. } | Action::List { .. } => Method::Get,
-            Action::Create { .. } => Method::Post,
-            Action::Replace { .. } => Method::Put,
-            Action::Update { .. } => Method::Patch,
-            Action::Delete { .. } => Method::Delete,
-        }
-    }
-
-    pub(crate) fn path(&self) -> String {
-        match self {
-            Action::Create { collection, .. } => format!("/v1/c/{}", collection.as_str()),
-            Action::List { collection, limit, after } => {
-                let mut path = format!("/v1/c/{}", collection.as_str());
-                let mut sep = '?';
-                if let Some(limit) = limit {
-                    path.push_str(&format!("{sep}limit={limit}"));
-                    sep = '&';
-                }
-                if let Some(after) = after {
-                    path.push_str(&format!("{sep}after={}", encode_segment(after)));
-                }
-                path
-            }
-            Action::Get { collection, id, .. }
-            | Action::Replace { collection, id, .. }
-            | Action::Update { collection, id, .. }
-            | Action::Delete { collection, id, .. } => {
-                format!("/v1/c/{}/{}", collection.as_str(), encode_segment(id))
-            }
-        }
-    }
-
-    /// The request body, serialized straight from the borrowed data (building a `json!` value would deep-copy
-    /// the document first: npm run bench measured that as a quarter of a 100 KB create).
-    pub(crate) fn body(&self) -> Option<String> {
-        let text = |v: &Map<String, Value>| serde_json::to_string(v).unwrap_or_else(|_| "{}".into());
-        match self {
-            Action::Create { id, data, .. } => {
-                let id = serde_json::to_string(id).unwrap_or_default();
-                Some(format!("{{\"id\":{id},\"data\":{}}}", text(data)))
-            }
-            Action::Replace { data, .. } => Some(format!("{{\"data\":{}}}", text(data))),
-            Action::Update { patch, .. } => Some(text(patch)),
-            _ => None,
-        }
-    }
-
-    pub(crate) fn if_version(&self) -> Option<u64> {
+    pub(crate) fn if_version(&self) -> Option<&Version> {
         match self {
             Action::Replace { if_version, .. } | Action::Update { if_version, .. } | Action::Delete { if_version, .. } => {
-                *if_version
+                if_version.as_ref()
             }
             _ => None,
         }
@@ -93,6 +49,18 @@ pub enum Reply {
     NotModified,
     Page(Page),
     Deleted,
+    /// The documents at the revisions a `Revisions` call asked for (deleted or missing ones left out).
+    Versions(Vec<Doc>),
+}
+
+/// A page of a list, in id order.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Page {
+    pub items: Vec<Doc>,
+    pub next: Option<String>,
+    /// Multi-primary: ids of the items that have conflicting revisions.
+    #[serde(skip)]
+    pub conflicted: Vec<String>,
 }
 
 /// A successful call and the endpoint that served it.
@@ -102,6 +70,8 @@ pub struct Completed {
     pub endpoint: EndpointId,
     /// For a `Doc` reply: the response body it was parsed from (valid JSON of that document).
     pub raw: Option<String>,
+    /// Multi-primary: other revisions of the replied document in conflict with it.
+    pub conflicts: Vec<Version>,
 }
 
 /// Per-call options that override the client's.
@@ -129,6 +99,10 @@ pub struct Operation {
     pub(crate) lagging: Vec<EndpointId>,
     pub(crate) not_before: u64,
     pub(crate) in_flight: Option<EndpointId>,
+    /// The second request of the current attempt, due to this endpoint (see `protocol::FollowUp`).
+    pub(crate) follow_up: Option<(EndpointId, FollowUp)>,
+    /// The follow-up in flight, if the request in flight is one.
+    pub(crate) sent_follow_up: Option<FollowUp>,
     pub(crate) result: Option<Result<Completed, Error>>,
     /// The endpoint of the last attempt, and the HTTP status it answered (for error reports).
     pub(crate) last_endpoint: Option<EndpointId>,
@@ -167,24 +141,4 @@ pub enum Step {
     /// Nothing to send before `until_ms`; step again then, or sooner when the topology changes.
     Wait { until_ms: u64 },
     Done(Result<Completed, Error>),
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn bodies_are_the_protocols_json() {
-        let c = CollectionName::parse("c").unwrap();
-        let data = json!({"a": [1, {"b": "\"q\""}], "é": null}).as_object().unwrap().clone();
-        let create = Action::Create { collection: c.clone(), id: "x\"y".into(), data: data.clone() };
-        let parsed: Value = serde_json::from_str(&create.body().unwrap()).unwrap();
-        assert_eq!(parsed, json!({"id": "x\"y", "data": data}));
-        let replace = Action::Replace { collection: c.clone(), id: "x".into(), data: data.clone(), if_version: None };
-        assert_eq!(serde_json::from_str::<Value>(&replace.body().unwrap()).unwrap(), json!({"data": data}));
-        let update = Action::Update { collection: c.clone(), id: "x".into(), patch: data.clone(), if_version: None };
-        assert_eq!(serde_json::from_str::<Value>(&update.body().unwrap()).unwrap(), Value::Object(data));
-        assert_eq!(Action::Delete { collection: c, id: "x".into(), if_version: None }.body(), None);
-    }
 }

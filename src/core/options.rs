@@ -52,6 +52,31 @@ pub enum Role {
     Replica,
 }
 
+/// How the cluster is organised (docs/ARCHITECTURE.md, "Topologies").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TopologyKind {
+    /// One primary takes the writes; replicas serve reads (PostgreSQL streaming replication behind the gateway).
+    PrimaryReplica,
+    /// Every node takes writes and the nodes replicate to each other (CouchDB, PouchDB Server).
+    MultiPrimary,
+}
+
+/// The protocol the endpoints speak (one adapter each, `core::protocol`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ProtocolKind {
+    /// The Replikit gateway, protocol v1 (docs/PROTOCOL.md).
+    Replikit,
+    /// CouchDB's document API.
+    #[serde(rename = "couchdb")]
+    CouchDb,
+}
+
+const TOPOLOGIES: &[(&str, TopologyKind)] =
+    &[("primary-replica", TopologyKind::PrimaryReplica), ("multi-primary", TopologyKind::MultiPrimary)];
+const PROTOCOLS: &[(&str, ProtocolKind)] = &[("replikit", ProtocolKind::Replikit), ("couchdb", ProtocolKind::CouchDb)];
+
 /// Health-check settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HealthOptions {
@@ -104,6 +129,10 @@ pub struct CacheOptions {
 /// Validated client configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
+    pub topology: TopologyKind,
+    pub protocol: ProtocolKind,
+    /// The CouchDB database the collections live in (CouchDB protocol only).
+    pub database: Option<String>,
     pub endpoints: Vec<EndpointConfig>,
     pub read_preference: ReadPreference,
     pub consistency: Consistency,
@@ -141,7 +170,39 @@ impl Config {
     /// Parses and validates the options object given to `createClient`.
     pub fn from_json(options: Value) -> Result<Config, Error> {
         let mut f = Fields::new(&options, "")?;
+        let topology = f.one_of("topology", TOPOLOGIES)?.unwrap_or(TopologyKind::PrimaryReplica);
+        let protocol = f.one_of("protocol", PROTOCOLS)?.unwrap_or(match topology {
+            TopologyKind::PrimaryReplica => ProtocolKind::Replikit,
+            TopologyKind::MultiPrimary => ProtocolKind::CouchDb,
+        });
+        let database = f.string("database")?;
+        let multi = topology == TopologyKind::MultiPrimary;
+        match (topology, protocol) {
+            (TopologyKind::PrimaryReplica, ProtocolKind::CouchDb) => {
+                return Err(Error::invalid("protocol", "\"couchdb\" servers are multi-primary: add topology: 'multi-primary'"))
+            }
+            (TopologyKind::MultiPrimary, ProtocolKind::Replikit) => {
+                return Err(Error::invalid("protocol", "the Replikit gateway is primary-replica; multi-primary needs protocol: 'couchdb'"))
+            }
+            _ => {}
+        }
+        match (&database, protocol) {
+            (None, ProtocolKind::CouchDb) => return Err(Error::invalid("database", "is required with protocol 'couchdb'")),
+            (Some(_), ProtocolKind::Replikit) => {
+                return Err(Error::invalid("database", "applies only to protocol 'couchdb' (the gateway serves one database)"))
+            }
+            (Some(db), _) => check_database(db)?,
+            _ => {}
+        }
         let endpoints = endpoints(&mut f)?;
+        if multi {
+            if options.get("primary").is_some() || options.get("replicas").is_some() {
+                return Err(Error::invalid("endpoints", "a multi-primary cluster has no primary/replicas: list its nodes in `endpoints`"));
+            }
+            if let Some(i) = endpoints.iter().position(|e| e.role.is_some()) {
+                return Err(Error::invalid(format!("endpoints[{i}].role"), "does not apply: every multi-primary node takes writes"));
+            }
+        }
         let health = match f.object("health")? {
             Some(mut h) => {
                 let health = HealthOptions {
@@ -215,15 +276,29 @@ impl Config {
             }
             None => None,
         };
+        let read_preference = f.one_of("readPreference", READ_PREFERENCES)?;
+        let durability = f.one_of("durability", DURABILITIES)?;
+        if multi {
+            if read_preference.is_some_and(|p| p != ReadPreference::Nearest) {
+                return Err(Error::invalid("readPreference", "a multi-primary cluster has no replicas: reads go to the nearest node ('nearest')"));
+            }
+            if durability.is_some() {
+                return Err(Error::invalid("durability", "does not apply to protocol 'couchdb' (a write is acknowledged by the node that took it)"));
+            }
+        }
+        let default_preference = if multi { ReadPreference::Nearest } else { ReadPreference::ReplicaPreferred };
         let config = Config {
+            topology,
+            protocol,
+            database,
             endpoints,
-            read_preference: f.one_of("readPreference", READ_PREFERENCES)?.unwrap_or(ReadPreference::ReplicaPreferred),
+            read_preference: read_preference.unwrap_or(default_preference),
             consistency: f.one_of("consistency", CONSISTENCIES)?.unwrap_or(Consistency::Session),
             max_staleness_ms: ranged("maxStalenessMs", f.u64("maxStalenessMs")?, 30_000, 0)?,
             health,
             request_timeout_ms: ranged("requestTimeoutMs", f.u64("requestTimeoutMs")?, 5000, 10)?,
             primary_wait_ms: ranged("primaryWaitMs", f.u64("primaryWaitMs")?, 5000, 0)?,
-            durability: f.one_of("durability", DURABILITIES)?.unwrap_or(Durability::Quorum),
+            durability: durability.unwrap_or(if multi { Durability::Local } else { Durability::Quorum }),
             retry,
             headers,
             cache,
@@ -310,6 +385,20 @@ fn normalize_url(what: &str, url: &str) -> Result<String, Error> {
     Ok(url.trim_end_matches('/').to_string())
 }
 
+/// CouchDB's database-name rule: a lowercase letter, then lowercase letters, digits and `_$()+-/`.
+fn check_database(name: &str) -> Result<(), Error> {
+    let ok = name.len() <= 238
+        && name.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_$()+-/".contains(&b));
+    if !ok {
+        return Err(Error::invalid(
+            "database",
+            format!("{name:?} must start with a lowercase letter and contain only a-z, 0-9 and _$()+-/"),
+        ));
+    }
+    Ok(())
+}
+
 fn check_header(name: &str, value: &str) -> Result<(), Error> {
     let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
     if name.is_empty() || !name.chars().all(token) {
@@ -386,6 +475,31 @@ mod tests {
         assert_eq!(err(json!({"primary": "http://a", "cache": {"maxEntries": 0}})).0, "cache.maxEntries");
         assert_eq!(err(json!({"primary": "http://a", "offline": {"queueWrites": "yes"}})).0, "offline.queueWrites");
         assert_eq!(err(json!({"primary": "http://a", "readPolicy": "cache"})).0, "readPolicy");
+    }
+
+    #[test]
+    fn multi_primary_needs_couchdb_a_database_and_no_roles() {
+        let c = Config::from_json(json!({"topology": "multi-primary", "protocol": "couchdb", "database": "app",
+            "endpoints": [{"url": "http://a"}, {"url": "http://b"}]}))
+        .unwrap();
+        assert_eq!((c.topology, c.protocol, c.database.as_deref()), (TopologyKind::MultiPrimary, ProtocolKind::CouchDb, Some("app")));
+        assert_eq!(c.read_preference, ReadPreference::Nearest);
+        let base = || json!({"topology": "multi-primary", "database": "app", "endpoints": [{"url": "http://a"}]});
+        assert_eq!(Config::from_json(base()).unwrap().protocol, ProtocolKind::CouchDb, "couchdb is the default");
+        let with = |k: &str, v: Value| {
+            let mut o = base();
+            o[k] = v;
+            err(o).0
+        };
+        assert_eq!(with("protocol", json!("replikit")), "protocol");
+        assert_eq!(with("database", json!("App")), "database");
+        assert_eq!(with("readPreference", json!("primary")), "readPreference");
+        assert_eq!(with("durability", json!("quorum")), "durability");
+        assert_eq!(with("endpoints", json!([{"url": "http://a", "role": "primary"}])), "endpoints[0].role");
+        assert_eq!(err(json!({"topology": "multi-primary", "endpoints": [{"url": "http://a"}]})).0, "database");
+        assert_eq!(err(json!({"protocol": "couchdb", "database": "app", "primary": "http://a"})).0, "protocol");
+        assert_eq!(err(json!({"primary": "http://a", "database": "app"})).0, "database");
+        assert_eq!(err(json!({"primary": "http://a", "topology": "ring"})).0, "topology");
     }
 
     #[test]

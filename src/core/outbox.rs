@@ -9,7 +9,7 @@
 
 use serde_json::{Map, Value};
 
-use super::document::{CollectionName, Doc};
+use super::document::{CollectionName, Doc, Version};
 use super::error::Error;
 use super::operation::Action;
 use super::time::parse_rfc3339_ms;
@@ -51,7 +51,7 @@ pub struct OutboxEntry {
     /// The data (create, replace) or the merge patch (update).
     pub data: Option<Map<String, Value>>,
     /// The version the write was made against (`If-Match`), if known.
-    pub base_version: Option<u64>,
+    pub base_version: Option<Version>,
     /// The document as it was at `base_version`, for a custom resolver's `base`.
     pub base: Option<Doc>,
     /// When the app made the write (last-writer-wins compares it with the server's `updatedAt`).
@@ -73,9 +73,9 @@ impl OutboxEntry {
         let data = || self.data.clone().unwrap_or_default();
         Ok(match self.kind {
             WriteKind::Create => Action::Create { collection, id, data: data() },
-            WriteKind::Replace => Action::Replace { collection, id, data: data(), if_version: self.base_version },
-            WriteKind::Update => Action::Update { collection, id, patch: data(), if_version: self.base_version },
-            WriteKind::Delete => Action::Delete { collection, id, if_version: self.base_version },
+            WriteKind::Replace => Action::Replace { collection, id, data: data(), if_version: self.base_version.clone() },
+            WriteKind::Update => Action::Update { collection, id, patch: data(), if_version: self.base_version.clone() },
+            WriteKind::Delete => Action::Delete { collection, id, if_version: self.base_version.clone() },
         })
     }
 
@@ -105,7 +105,7 @@ impl OutboxEntry {
             collection: s("collection")?,
             id: s("id")?,
             data: v.get("data").and_then(Value::as_object).cloned(),
-            base_version: v.get("baseVersion").and_then(Value::as_u64),
+            base_version: v.get("baseVersion").and_then(Version::from_json),
             base: match v.get("base") {
                 Some(b) if b.is_object() => Some(Doc::from_value(b.clone())?),
                 _ => None,
@@ -120,7 +120,7 @@ impl OutboxEntry {
         let mut next = self.clone();
         next.reapplied += 1;
         next.key = format!("{}~{}", self.key, next.reapplied);
-        next.base_version = current.map(|d| d.version);
+        next.base_version = current.map(|d| d.version.clone());
         next.base = current.cloned();
         if let Some(data) = data {
             next.kind = WriteKind::Replace;
@@ -182,6 +182,38 @@ pub fn resolve(strategy: ConflictStrategy, entry: &OutboxEntry, current: Option<
     }
 }
 
+/// How a revision conflict (multi-primary: writes to one document at two nodes) is settled.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RevisionChoice {
+    /// Keep `versions[i]`; the others are deleted.
+    Keep(usize),
+    /// Ask the app's resolver for merged data.
+    AskApp,
+}
+
+/// Picks among a document's conflicting revisions; `versions[0]` is the server's deterministic winner.
+/// `server-wins` keeps it; `last-writer-wins` keeps the latest `updatedAt` (the time the SDK stores with every
+/// write; ties and unreadable times go to the server's winner). `client-wins` has no client side here (no local
+/// write is involved), so it settles as `last-writer-wins`: the most recent client write wins.
+pub fn pick_revision(strategy: ConflictStrategy, versions: &[Doc]) -> RevisionChoice {
+    match strategy {
+        ConflictStrategy::ServerWins => RevisionChoice::Keep(0),
+        ConflictStrategy::Custom => RevisionChoice::AskApp,
+        ConflictStrategy::LastWriterWins | ConflictStrategy::ClientWins => {
+            let mut best = 0;
+            let mut best_ms = i64::MIN;
+            for (i, d) in versions.iter().enumerate() {
+                let ms = parse_rfc3339_ms(&d.updated_at).unwrap_or(i64::MIN);
+                if ms > best_ms {
+                    best = i;
+                    best_ms = ms;
+                }
+            }
+            RevisionChoice::Keep(best)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,7 +227,7 @@ mod tests {
             collection: "notes".into(),
             id: "a".into(),
             data: Some(json!({"v": "local"}).as_object().unwrap().clone()),
-            base_version: Some(1),
+            base_version: Some(Version::Seq(1)),
             base: None,
             edited_at_ms,
             reapplied: 0,
@@ -216,7 +248,7 @@ mod tests {
         assert_eq!(resolve(ConflictStrategy::Custom, &e, Some(&remote)), Resolution::AskApp);
         match resolve(ConflictStrategy::ClientWins, &e, Some(&remote)) {
             Resolution::Reapply(next) => {
-                assert_eq!(next.base_version, Some(3), "re-applied over the current version");
+                assert_eq!(next.base_version, Some(Version::Seq(3)), "re-applied over the current version");
                 assert_eq!(next.key, "k~1", "with a key of its own");
                 assert_eq!(next.data, e.data);
             }
@@ -230,6 +262,20 @@ mod tests {
             Resolution::Reapply(next) => assert_eq!(next.kind, WriteKind::Replace, "nothing to patch: recreate"),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn revision_conflicts_are_settled_by_strategy() {
+        let v = |rev: &str, at: &str| {
+            Doc::from_value(json!({"id": "a", "version": rev, "data": {}, "updatedAt": at})).unwrap()
+        };
+        let versions = [v("2-b", "2026-11-22T10:00:00Z"), v("2-a", "2026-11-22T11:00:00Z"), v("2-c", "garbage")];
+        assert_eq!(pick_revision(ConflictStrategy::ServerWins, &versions), RevisionChoice::Keep(0));
+        assert_eq!(pick_revision(ConflictStrategy::LastWriterWins, &versions), RevisionChoice::Keep(1));
+        assert_eq!(pick_revision(ConflictStrategy::ClientWins, &versions), RevisionChoice::Keep(1));
+        assert_eq!(pick_revision(ConflictStrategy::Custom, &versions), RevisionChoice::AskApp);
+        let tie = [v("2-b", "2026-11-22T10:00:00Z"), v("2-a", "2026-11-22T10:00:00Z")];
+        assert_eq!(pick_revision(ConflictStrategy::LastWriterWins, &tie), RevisionChoice::Keep(0), "a tie keeps the server's winner");
     }
 
     #[test]

@@ -13,11 +13,11 @@
 use std::collections::VecDeque;
 
 use super::error::Error;
-use super::operation::{Action, CallOptions, Completed, Operation, Reply, Step};
-use super::options::{Config, Consistency};
-use super::protocol::{self, EndpointId, HealthReport, Outcome, Request, Response};
+use super::operation::{Action, CallOptions, Completed, Operation, Step};
+use super::options::{Config, Consistency, ProtocolKind, TopologyKind};
+use super::protocol::{self, couchdb::CouchDb, replikit::Replikit, Adapter, Attempt, Call, EndpointId, Outcome, Request, Verdict};
 use super::retry::{backoff_ms, RetryBudget};
-use super::selection::select_read;
+use super::selection::{select_read, select_write};
 use super::topology::{EndpointView, Topology, TopologyEvent};
 
 /// While an operation waits for a usable endpoint it is stepped at least this often.
@@ -37,24 +37,36 @@ pub enum Event {
 #[derive(Debug)]
 pub struct Router {
     config: Config,
+    adapter: Box<dyn Adapter>,
     topology: Topology,
     budget: RetryBudget,
     rng: fastrand::Rng,
     /// The highest position among this client's acknowledged writes (read-your-writes).
     session_position: u64,
+    /// Multi-primary: the node that took this client's last write; reads stay there while it is up
+    /// (read-your-writes without waiting for replication).
+    session_endpoint: Option<EndpointId>,
     events: VecDeque<Event>,
 }
 
 impl Router {
     /// `seed` feeds selection, jitter and generated ids; tests fix it.
     pub fn new(config: Config, seed: u64) -> Self {
-        let topology = Topology::new(&config.endpoints, config.health.clone());
+        let multi = config.topology == TopologyKind::MultiPrimary;
+        let topology = Topology::new(&config.endpoints, config.health.clone(), multi);
+        let adapter: Box<dyn Adapter> = match (config.protocol, config.database.as_deref()) {
+            (ProtocolKind::CouchDb, Some(db)) => Box::new(CouchDb::new(db)),
+            (ProtocolKind::CouchDb, None) => Box::new(CouchDb::new("replikit")), // Config requires a database
+            (ProtocolKind::Replikit, _) => Box::new(Replikit),
+        };
         Router {
             config,
+            adapter,
             topology,
             budget: RetryBudget::default(),
             rng: fastrand::Rng::with_seed(seed),
             session_position: 0,
+            session_endpoint: None,
             events: VecDeque::new(),
         }
     }
@@ -71,6 +83,15 @@ impl Router {
 
     pub fn session_position(&self) -> u64 {
         self.session_position
+    }
+
+    /// The protocol adapter (the wasm layer asks it for the optimistic version of a queued write).
+    pub fn adapter(&self) -> &dyn Adapter {
+        self.adapter.as_ref()
+    }
+
+    fn multi(&self) -> bool {
+        self.config.topology == TopologyKind::MultiPrimary
     }
 
     /// A new UUIDv7 (time-ordered): document ids for `create` and idempotency keys.
@@ -101,6 +122,8 @@ impl Router {
             lagging: Vec::new(),
             not_before: now_ms,
             in_flight: None,
+            follow_up: None,
+            sent_follow_up: None,
             result: None,
             last_endpoint: None,
             last_status: None,
@@ -115,25 +138,62 @@ impl Router {
         if op.in_flight.is_some() {
             return Step::Done(Err(Error::Protocol { message: "step called while a request is in flight".into() }));
         }
+        if let Some((endpoint, follow_up)) = op.follow_up.take() {
+            op.in_flight = Some(endpoint);
+            self.topology.begin_request(endpoint);
+            let request = self.request(endpoint, follow_up.call.clone());
+            op.sent_follow_up = Some(follow_up);
+            return Step::Send(request);
+        }
         if now_ms < op.not_before {
             return Step::Wait { until_ms: op.not_before };
         }
         let write = op.action.is_write();
-        let target = if write { self.topology.primary() } else { self.read_target(op) };
+        let target = if write { self.write_target(op) } else { self.read_target(op) };
         let Some(endpoint) = target else {
             return self.wait_for_endpoint(op, now_ms);
         };
         op.attempts += 1;
+        let call = match self.adapter.request(&op.action, &self.attempt(op, now_ms)) {
+            Ok(call) => call,
+            Err(e) => return Step::Done(Err(e)),
+        };
         if op.attempts == 1 {
             self.budget.deposit();
         }
         op.in_flight = Some(endpoint);
         self.topology.begin_request(endpoint);
-        Step::Send(self.request(op, endpoint))
+        Step::Send(self.request(endpoint, call))
+    }
+
+    fn attempt<'a>(&self, op: &'a Operation, now_ms: u64) -> Attempt<'a> {
+        let session = self.config.consistency == Consistency::Session && self.session_position > 0;
+        Attempt {
+            key: op.idempotency_key.as_deref(),
+            durability: op.durability,
+            min_position: session.then_some(self.session_position),
+            now_ms,
+            retried: op.attempts > 1,
+        }
+    }
+
+    fn write_target(&mut self, op: &Operation) -> Option<EndpointId> {
+        if !self.multi() {
+            return self.topology.primary();
+        }
+        select_write(&self.topology, &op.excluded, &mut self.rng)
     }
 
     fn read_target(&mut self, op: &Operation) -> Option<EndpointId> {
         let avoid: Vec<EndpointId> = op.excluded.iter().chain(&op.lagging).copied().collect();
+        if self.multi() {
+            // Read-your-writes: the node that took this session's writes has them, replicated or not.
+            let sticky = self.config.consistency == Consistency::Session;
+            if let Some(e) = self.session_endpoint.filter(|e| sticky && self.topology.writable(*e) && !avoid.contains(e)) {
+                return Some(e);
+            }
+            return select_write(&self.topology, &avoid, &mut self.rng);
+        }
         let max_staleness = self.config.max_staleness_ms;
         select_read(&self.topology, op.read_preference, max_staleness, &avoid, &mut self.rng).or_else(|| {
             // Every replica is behind this session's writes: the primary has them.
@@ -146,7 +206,8 @@ impl Router {
         let waited = now_ms.saturating_sub(op.started_ms);
         let deadline = op.started_ms + self.config.primary_wait_ms;
         let write = op.action.is_write();
-        if !write && (!op.excluded.is_empty() || !op.lagging.is_empty()) && op.attempts < self.max_attempts(op) {
+        let moves_on = !write || self.multi();
+        if moves_on && (!op.excluded.is_empty() || !op.lagging.is_empty()) && op.attempts < self.max_attempts(op) {
             // Every candidate was tried: start a new round after a backoff.
             op.excluded.clear();
             op.lagging.clear();
@@ -167,44 +228,23 @@ impl Router {
 
     fn max_attempts(&self, op: &Operation) -> u32 {
         let base = self.config.retry.max_attempts;
-        if op.action.is_write() {
+        if op.action.is_write() && !self.multi() {
             base
         } else {
             base + self.topology.len() as u32 - 1
         }
     }
 
-    fn request(&self, op: &Operation, endpoint: EndpointId) -> Request {
+    fn request(&self, endpoint: EndpointId, call: Call) -> Request {
         let mut headers: Vec<(String, String)> =
             self.config.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        let body = op.action.body();
-        if body.is_some() {
-            headers.push(("content-type".into(), "application/json".into()));
-        }
-        if let Some(key) = &op.idempotency_key {
-            headers.push((protocol::IDEMPOTENCY_HEADER.into(), key.clone()));
-            let durability = match op.durability {
-                super::options::Durability::Local => "local",
-                super::options::Durability::Quorum => "quorum",
-                super::options::Durability::Visible => "visible",
-            };
-            headers.push((protocol::DURABILITY_HEADER.into(), durability.into()));
-        }
-        if let Some(v) = op.action.if_version() {
-            headers.push(("if-match".into(), format!("\"{v}\"")));
-        }
-        if let Action::Get { if_none_match: Some(v), .. } = &op.action {
-            headers.push(("if-none-match".into(), format!("\"{v}\"")));
-        }
-        if !op.action.is_write() && self.config.consistency == Consistency::Session && self.session_position > 0 {
-            headers.push((protocol::MIN_POSITION_HEADER.into(), self.session_position.to_string()));
-        }
+        headers.extend(call.headers);
         Request {
             endpoint,
-            method: op.action.method(),
-            path: op.action.path(),
+            method: call.method,
+            path: call.path,
             headers,
-            body,
+            body: call.body,
             timeout_ms: self.config.request_timeout_ms,
         }
     }
@@ -232,72 +272,45 @@ impl Router {
                 return self.retry_or_fail(op, endpoint, now_ms, Error::Timeout { after_ms });
             }
         };
-        // Only a failure's body is looked at for an error (a document is parsed once, by `succeed`).
-        let server = match response.status {
-            200..=299 => None,
-            _ => protocol::parse_error(&response.body),
-        };
-        let code = server.as_ref().map(|s| s.code.as_str()).unwrap_or("");
-        match response.status {
-            200..=299 => self.succeed(op, endpoint, &url, now_ms, response),
-            304 if matches!(op.action, Action::Get { if_none_match: Some(_), .. }) => {
-                op.result = Some(Ok(Completed { reply: Reply::NotModified, endpoint, raw: None }));
+        if op.action.is_write() {
+            if let Some(p) = response.position.filter(|_| (200..=299).contains(&response.status)) {
+                self.session_position = self.session_position.max(p);
             }
-            404 if matches!(op.action, Action::Get { .. }) && code == "not_found" => {
-                op.result = Some(Ok(Completed { reply: Reply::Missing, endpoint, raw: None }));
+        }
+        let follow_up = op.sent_follow_up.take();
+        let attempt = self.attempt(op, now_ms);
+        match self.adapter.interpret(&url, &op.action, &attempt, follow_up.as_ref(), response) {
+            Verdict::Done { reply, raw, conflicts } => {
+                if op.action.is_write() && self.multi() {
+                    self.session_endpoint = Some(endpoint);
+                }
+                op.result = Some(Ok(Completed { reply, endpoint, raw, conflicts }));
             }
-            421 => {
+            Verdict::FollowUp(f) => op.follow_up = Some((endpoint, f)),
+            Verdict::NotPrimary => {
                 self.topology.handle_not_primary(endpoint, now_ms);
                 let err = Error::Unavailable { message: format!("{url} is not the primary any more") };
                 op.not_before = now_ms; // no backoff: waiting for the new primary is the delay
                 self.retry_or_fail(op, endpoint, now_ms, err);
             }
-            503 if code == "lagging" && !op.action.is_write() => {
+            Verdict::Lagging => {
                 op.lagging.push(endpoint);
                 op.attempts -= 1; // not a failure: the read just goes elsewhere
             }
-            500..=599 => {
-                let message = server.map(|s| s.message).unwrap_or_else(|| format!("HTTP {}", response.status));
-                self.topology.handle_op_failure(endpoint, now_ms, message.clone());
-                let err = Error::Unavailable { message: format!("{url}: {message}") };
-                self.retry_or_fail(op, endpoint, now_ms, err);
-            }
-            status => {
-                op.result = Some(Err(final_error(status, &url, server)));
-            }
-        }
-    }
-
-    fn succeed(&mut self, op: &mut Operation, endpoint: EndpointId, url: &str, now_ms: u64, response: Response) {
-        if op.action.is_write() {
-            if let Some(p) = response.position {
-                self.session_position = self.session_position.max(p);
-            }
-        }
-        let reply = match &op.action {
-            Action::Delete { .. } => Ok(Reply::Deleted),
-            Action::List { .. } => protocol::parse_page(url, &response.body).map(Reply::Page),
-            _ => protocol::parse_doc(url, &response.body).map(Reply::Doc),
-        };
-        match reply {
-            Ok(reply) => {
-                // The body just parsed is a valid document: the driver may hand it to JS as it is.
-                let raw = matches!(reply, Reply::Doc(_)).then_some(response.body);
-                op.result = Some(Ok(Completed { reply, endpoint, raw }));
-            }
-            // A malformed answer is the endpoint's fault: suspect it and try elsewhere (a write keeps its key,
-            // so if this one was applied the retry is answered from the stored response).
-            Err(err) => {
+            // A 5xx or a malformed answer is the endpoint's fault: suspect it and try elsewhere (a write keeps
+            // its key, so if this one was applied the retry finds that out).
+            Verdict::Failed(err) => {
                 self.topology.handle_op_failure(endpoint, now_ms, err.to_string());
                 self.retry_or_fail(op, endpoint, now_ms, err);
             }
+            Verdict::Final(err) => op.result = Some(Err(err)),
         }
     }
 
     fn retry_or_fail(&mut self, op: &mut Operation, endpoint: EndpointId, now_ms: u64, err: Error) {
         let write = op.action.is_write();
-        if !write {
-            op.excluded.push(endpoint);
+        if !write || self.multi() {
+            op.excluded.push(endpoint); // it moves to another endpoint (a write too, when any node takes writes)
         }
         if op.attempts >= self.max_attempts(op) || !self.budget.withdraw(now_ms) {
             op.result = Some(Err(err));
@@ -308,7 +321,7 @@ impl Router {
             endpoint: self.topology.url(endpoint).to_string(),
             error: err,
         });
-        if write && op.not_before < now_ms {
+        if write && !self.multi() && op.not_before < now_ms {
             op.not_before = now_ms + backoff_ms(&self.config.retry, op.attempts, &mut self.rng);
         }
     }
@@ -320,14 +333,15 @@ impl Router {
         let headers: Vec<(String, String)> =
             self.config.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         let timeout_ms = self.config.health.timeout_ms;
+        let check = self.adapter.health_check();
         self.topology
             .poll_health_checks(now_ms)
             .into_iter()
             .map(|endpoint| Request {
                 endpoint,
-                method: protocol::Method::Get,
-                path: "/v1/health".into(),
-                headers: headers.clone(),
+                method: check.method,
+                path: check.path.clone(),
+                headers: headers.iter().cloned().chain(check.headers.iter().cloned()).collect(),
                 body: None,
                 timeout_ms,
             })
@@ -337,9 +351,9 @@ impl Router {
     /// What a health check got; `rtt_ms` is how long it took.
     pub fn handle_health(&mut self, endpoint: EndpointId, now_ms: u64, rtt_ms: f64, outcome: Outcome) {
         let url = self.topology.url(endpoint).to_string();
-        let result: Result<(HealthReport, f64), String> = match outcome {
+        let result = match outcome {
             Outcome::Response(r) if r.status == 200 => {
-                protocol::parse_health(&url, &r.body).map(|h| (h, rtt_ms)).map_err(|e| e.to_string())
+                self.adapter.parse_health(&url, &r.body).map(|h| (h, rtt_ms)).map_err(|e| e.to_string())
             }
             Outcome::Response(r) => Err(match protocol::parse_error(&r.body) {
                 Some(e) => format!("HTTP {} {}: {}", r.status, e.code, e.message),
@@ -377,21 +391,5 @@ impl Router {
             self.events.push_back(event);
         }
         self.events.pop_front()
-    }
-}
-
-fn final_error(status: u16, url: &str, server: Option<protocol::ServerError>) -> Error {
-    let (code, message) = match &server {
-        Some(s) => (s.code.as_str(), s.message.clone()),
-        None => ("", format!("HTTP {status}")),
-    };
-    match (status, code) {
-        (412, _) => Error::Conflict { current: server.and_then(|s| s.current).filter(|c| !c.is_null()) },
-        (409, _) => Error::AlreadyExists { message },
-        (404, _) => Error::NotFound { message },
-        (401 | 403, _) => Error::Unauthorized,
-        (413, _) => Error::invalid("data", format!("rejected by {url} as too large: {message}")),
-        (400 | 422, _) => Error::invalid("request", format!("rejected by {url}: {message}")),
-        _ => Error::Protocol { message: format!("{url}: unexpected HTTP {status} {code} {message}") },
     }
 }

@@ -72,6 +72,22 @@ pub fn select_read(
     Some(choose(topology, &fallback, rng))
 }
 
+/// Picks the node for a write (or read) in a multi-primary cluster: the nearest writable one (latency window, then
+/// power of two choices), else at start-up or while all are suspect one not known to be down, so the first write
+/// does not wait for the first round of health checks.
+pub fn select_write(topology: &Topology, excluded: &[EndpointId], rng: &mut fastrand::Rng) -> Option<EndpointId> {
+    let usable: Vec<EndpointId> = topology.ids().filter(|id| !excluded.contains(id)).collect();
+    let writable: Vec<EndpointId> = usable.iter().copied().filter(|&id| topology.writable(id)).collect();
+    if !writable.is_empty() {
+        return Some(choose(topology, &writable, rng));
+    }
+    let fallback: Vec<EndpointId> = usable
+        .into_iter()
+        .filter(|&id| matches!(topology.state(id), EndpointState::Unknown | EndpointState::Suspect))
+        .collect();
+    (!fallback.is_empty()).then(|| choose(topology, &fallback, rng))
+}
+
 /// Latency window, then power of two choices on in-flight requests.
 fn choose(topology: &Topology, candidates: &[EndpointId], rng: &mut fastrand::Rng) -> EndpointId {
     let fastest = candidates

@@ -57,8 +57,10 @@ pub struct EndpointView {
     pub term: Option<u64>,
     pub position: Option<u64>,
     pub last_error: Option<String>,
-    /// Whether writes go here now.
+    /// Whether writes go here now (primary-replica: the primary).
     pub primary: bool,
+    /// Whether this endpoint takes writes now: the primary, or in a multi-primary cluster every node that is up.
+    pub writable: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -98,6 +100,8 @@ impl Endpoint {
 #[derive(Debug, Clone)]
 pub struct Topology {
     endpoints: Vec<Endpoint>,
+    /// Every endpoint takes writes (multi-primary): there is no single primary to find.
+    multi: bool,
     health: HealthOptions,
     max_term: u64,
     primary: Option<EndpointId>,
@@ -106,7 +110,7 @@ pub struct Topology {
 }
 
 impl Topology {
-    pub fn new(endpoints: &[EndpointConfig], health: HealthOptions) -> Self {
+    pub fn new(endpoints: &[EndpointConfig], health: HealthOptions, multi: bool) -> Self {
         let endpoints = endpoints
             .iter()
             .map(|e| Endpoint {
@@ -124,7 +128,7 @@ impl Topology {
                 check_in_flight: false,
             })
             .collect();
-        Topology { endpoints, health, max_term: 0, primary: None, paused: false, events: VecDeque::new() }
+        Topology { endpoints, multi, health, max_term: 0, primary: None, paused: false, events: VecDeque::new() }
     }
 
     // ----- getters -----
@@ -148,6 +152,20 @@ impl Topology {
     /// The endpoint writes go to, if one is trusted now.
     pub fn primary(&self) -> Option<EndpointId> {
         self.primary
+    }
+
+    /// Whether writes may go to `id` now: the primary, or (multi-primary) any endpoint that is up.
+    pub fn writable(&self, id: EndpointId) -> bool {
+        if self.multi {
+            let e = &self.endpoints[id.0];
+            e.state == EndpointState::Up && e.report.as_ref().is_some_and(|r| !r.read_only)
+        } else {
+            self.primary == Some(id)
+        }
+    }
+
+    pub fn is_multi_primary(&self) -> bool {
+        self.multi
     }
 
     /// The highest term an endpoint has reported while claiming primary.
@@ -198,6 +216,7 @@ impl Topology {
                 position: e.report.as_ref().map(|r| r.position),
                 last_error: e.last_error.clone(),
                 primary: self.primary == Some(EndpointId(i)),
+                writable: self.writable(EndpointId(i)),
             })
             .collect()
     }
@@ -354,6 +373,9 @@ impl Topology {
     }
 
     fn compute_primary(&self) -> Option<EndpointId> {
+        if self.multi {
+            return None; // every node takes writes; `writable` says which
+        }
         let mut found = None;
         for (i, e) in self.endpoints.iter().enumerate() {
             let Some(r) = &e.report else { continue };

@@ -165,6 +165,9 @@ impl Client {
             ConflictStrategy::Custom => "function",
         };
         let view = serde_json::json!({
+            "topology": c.topology,
+            "protocol": c.protocol,
+            "database": c.database,
             "endpoints": c.endpoints.iter().map(|e| serde_json::json!({"url": e.url, "role": e.role})).collect::<Vec<_>>(),
             "readPreference": c.read_preference,
             "consistency": c.consistency,

@@ -14,12 +14,14 @@ use super::driver::{Driver, Failure};
 use super::errors::to_js;
 use super::js::{get, now_ms, object};
 use super::local::{browser_offline, Local};
+use super::revisions;
 use super::sync::{flush_once, queue, Queued};
 use crate::core::cache::{plan, ReadPlan, ReadPolicy, READ_POLICIES};
 use crate::core::fields::Fields;
 use crate::core::options::{DURABILITIES, READ_PREFERENCES};
 use crate::core::outbox::{should_queue, WriteKind};
-use crate::core::protocol::Page;
+use crate::core::document::Version;
+use crate::core::operation::Page;
 use crate::core::{check_id, Action, CallOptions, CollectionName, Doc, Durability, Error, ReadPreference, Reply};
 
 /// A handle on one collection of documents.
@@ -34,7 +36,7 @@ pub struct Collection {
 #[derive(Default)]
 struct RawCallOptions {
     id: Option<String>,
-    if_version: Option<u64>,
+    if_version: Option<Version>,
     read_preference: Option<ReadPreference>,
     read_policy: Option<ReadPolicy>,
     durability: Option<Durability>,
@@ -68,7 +70,14 @@ fn read_call_options(options: &JsValue, allowed: &[&'static str]) -> Result<(Raw
     for &key in allowed {
         match key {
             "id" => raw.id = f.string("id")?,
-            "ifVersion" => raw.if_version = f.u64("ifVersion")?,
+            "ifVersion" => {
+                raw.if_version = match f.get("ifVersion") {
+                    None => None,
+                    Some(v) => Some(Version::from_json(v).ok_or_else(|| {
+                        Error::invalid("ifVersion", format!("must be a document's version (a whole number or a revision string), got {v}"))
+                    })?),
+                }
+            }
             "readPreference" => raw.read_preference = f.one_of("readPreference", READ_PREFERENCES)?,
             "readPolicy" => raw.read_policy = f.one_of("readPolicy", READ_POLICIES)?,
             "durability" => raw.durability = f.one_of("durability", DURABILITIES)?,
@@ -118,9 +127,9 @@ impl Collection {
         if !(behind_queue || queue_writes && browser_offline()) {
             let action = match kind {
                 WriteKind::Create => Action::Create { collection: self.name.clone(), id: id.clone(), data: data.clone().unwrap_or_default() },
-                WriteKind::Replace => Action::Replace { collection: self.name.clone(), id: id.clone(), data: data.clone().unwrap_or_default(), if_version: raw.if_version },
-                WriteKind::Update => Action::Update { collection: self.name.clone(), id: id.clone(), patch: data.clone().unwrap_or_default(), if_version: raw.if_version },
-                WriteKind::Delete => Action::Delete { collection: self.name.clone(), id: id.clone(), if_version: raw.if_version },
+                WriteKind::Replace => Action::Replace { collection: self.name.clone(), id: id.clone(), data: data.clone().unwrap_or_default(), if_version: raw.if_version.clone() },
+                WriteKind::Update => Action::Update { collection: self.name.clone(), id: id.clone(), patch: data.clone().unwrap_or_default(), if_version: raw.if_version.clone() },
+                WriteKind::Delete => Action::Delete { collection: self.name.clone(), id: id.clone(), if_version: raw.if_version.clone() },
             };
             let options = CallOptions { read_preference: None, durability: raw.durability, idempotency_key: Some(key.clone()) };
             match self.driver.run(action, options, signal).await {
@@ -153,7 +162,7 @@ impl Collection {
     }
 
     /// Revalidates a cached document in the background; emits `change` if the server's differs.
-    fn revalidate(&self, id: String, cached_version: Option<u64>) {
+    fn revalidate(&self, id: String, cached_version: Option<Version>) {
         let (driver, local, collection) = (self.driver.clone(), self.local.clone(), self.name.clone());
         spawn_local(async move {
             let action = Action::Get { collection: collection.clone(), id: id.clone(), if_none_match: cached_version };
@@ -161,6 +170,10 @@ impl Collection {
             let endpoint = driver.url(done.endpoint);
             let changed = match done.reply {
                 Reply::Doc(doc) => {
+                    let doc = match done.conflicts.is_empty() {
+                        true => doc,
+                        false => revisions::settle(&driver, &local, &collection, doc.clone(), done.conflicts).await.unwrap_or(doc),
+                    };
                     local.put_doc(collection.as_str(), &doc, false).await;
                     Some(doc_to_js(&doc, false, false, Some(&endpoint)))
                 }
@@ -193,7 +206,7 @@ impl Collection {
             ReadPlan::Cache => return Ok(cached.as_ref().map(|e| cached_js(e, None)).unwrap_or(JsValue::NULL)),
             ReadPlan::CacheThenRevalidate => {
                 let entry = cached.expect("the plan only says so when an entry exists");
-                self.revalidate(id, entry.doc.as_ref().map(|d| d.version));
+                self.revalidate(id, entry.doc.as_ref().map(|d| d.version.clone()));
                 return Ok(cached_js(&entry, None));
             }
             ReadPlan::Network { fallback } => fallback,
@@ -202,7 +215,7 @@ impl Collection {
         // network's answer only.
         let if_none_match = match policy {
             ReadPolicy::NetworkOnly => None,
-            _ => cached.as_ref().and_then(|e| e.doc.as_ref()).map(|d| d.version),
+            _ => cached.as_ref().and_then(|e| e.doc.as_ref()).map(|d| d.version.clone()),
         };
         let action = Action::Get { collection: self.name.clone(), id: id.clone(), if_none_match };
         let options = CallOptions { read_preference: raw.read_preference, ..Default::default() };
@@ -210,6 +223,18 @@ impl Collection {
             Ok(done) => {
                 let endpoint = self.driver.url(done.endpoint);
                 Ok(match done.reply {
+                    Reply::Doc(doc) if !done.conflicts.is_empty() => {
+                        match revisions::settle(&self.driver, &self.local, &self.name, doc.clone(), done.conflicts).await {
+                            Ok(settled) => doc_to_js(&settled, false, false, Some(&endpoint)),
+                            // The app's resolver failed: that is the app's to see.
+                            Err(f) if matches!(f.error, Error::InvalidArgument { .. }) => return Err(f.to_js()),
+                            // A node went away meanwhile: the read still has its answer; the next one settles it.
+                            Err(_) => {
+                                self.local.put_doc(self.c(), &doc, false).await;
+                                doc_to_js(&doc, false, false, Some(&endpoint))
+                            }
+                        }
+                    }
                     Reply::Doc(doc) => {
                         self.local.put_doc(self.c(), &doc, false).await;
                         served(&doc, done.raw.as_deref(), &endpoint)
@@ -255,7 +280,7 @@ impl Collection {
         let options = CallOptions { read_preference: raw.read_preference, ..Default::default() };
         match self.driver.run(action, options, signal).await {
             Ok(done) => {
-                let Reply::Page(Page { items, next }) = done.reply else {
+                let Reply::Page(Page { items, next, conflicted }) = done.reply else {
                     return Err(Failure::from(Error::Protocol { message: "a list answered with no page".into() }));
                 };
                 let endpoint = self.driver.url(done.endpoint);
@@ -265,6 +290,11 @@ impl Collection {
                     list.push(&doc_to_js(d, false, false, Some(&endpoint)));
                 }
                 let next = next.map(|n| json_to_js(&Value::String(n))).unwrap_or(JsValue::NULL);
+                // Conflicted documents are listed with the server's pick and settled in the background
+                // (`conflict` events tell when).
+                for id in conflicted {
+                    self.revalidate(id, None);
+                }
                 Ok(object(&[("items", list.into()), ("next", next)]))
             }
             Err(f) if policy != ReadPolicy::NetworkOnly && self.local.enabled() && should_queue(&f.error) => Ok(from_cache()),

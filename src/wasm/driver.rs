@@ -149,7 +149,12 @@ impl Driver {
             let event = self.router.borrow_mut().poll_event();
             let Some(event) = event else { break };
             any = true;
-            primary_found |= matches!(event, Event::Primary { url: Some(_), .. });
+            // A primary appeared, or (multi-primary) a node that takes writes came up.
+            primary_found |= match &event {
+                Event::Primary { url: Some(_), .. } => true,
+                Event::EndpointUp(view) => view.writable,
+                _ => false,
+            };
             let (name, payload) = event_to_js(&event);
             self.emit(name, &payload);
         }

@@ -11,6 +11,7 @@ mod errors;
 mod http;
 mod js;
 mod local;
+mod revisions;
 mod sync;
 
 use wasm_bindgen::prelude::*;

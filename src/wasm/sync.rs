@@ -17,6 +17,7 @@ use crate::core::cache::Entry;
 use crate::core::merge_patch;
 use crate::core::outbox::{resolve, should_queue, OutboxEntry, Resolution, WriteKind};
 use crate::core::time::format_rfc3339_ms;
+use crate::core::document::Version;
 use crate::core::{CallOptions, Doc, Error, Reply};
 
 /// A write to queue: what, where, and the key its first attempt used.
@@ -25,7 +26,7 @@ pub struct Queued {
     pub collection: String,
     pub id: String,
     pub data: Option<Map<String, Value>>,
-    pub if_version: Option<u64>,
+    pub if_version: Option<Version>,
     pub key: String,
 }
 
@@ -35,10 +36,10 @@ pub async fn queue(driver: &Rc<Driver>, local: &Rc<Local>, w: Queued) -> Option<
     let base = local.get(&w.collection, &w.id).and_then(|e| e.doc);
     let base_version = match w.kind {
         WriteKind::Create => None,
-        _ => w.if_version.or(base.as_ref().map(|d| d.version)),
+        _ => w.if_version.clone().or(base.as_ref().map(|d| d.version.clone())),
     };
     let now = now_ms();
-    let version = base_version.map_or(1, |v| v + 1);
+    let version = driver.router().adapter().predicted_version(base_version.as_ref(), &w.key);
     let data = match w.kind {
         WriteKind::Create | WriteKind::Replace => w.data.clone(),
         WriteKind::Update => {
@@ -203,22 +204,30 @@ async fn conflict(driver: &Rc<Driver>, local: &Rc<Local>, entry: &OutboxEntry, c
 /// Calls the app's resolver with `{ local, remote, base }`; its answer (or its promise's) is the data to
 /// write over the current version, or null to drop the local change.
 async fn ask_app(local: &Local, entry: &OutboxEntry, mine: Option<&Doc>, current: Option<&Doc>) -> Result<Resolution, Failure> {
-    let Some(resolver) = local.options.resolver.as_ref() else { return Ok(Resolution::Drop) };
     let js_doc = |d: Option<&Doc>| d.map(|d| doc_to_js(d, false, false, None)).unwrap_or(JsValue::NULL);
     let arg = object(&[("local", js_doc(mine)), ("remote", js_doc(current)), ("base", js_doc(entry.base.as_ref()))]);
+    Ok(match call_resolver(local, &arg).await? {
+        None => Resolution::Drop,
+        Some(data) => Resolution::Reapply(Box::new(entry.reapply(current, Some(data)))),
+    })
+}
+
+/// Calls the app's conflict resolver with `arg`: the data it answers (or its promise resolves to), or None for
+/// null/undefined. A throw or a non-object answer is an `invalid_argument` error naming `conflict`.
+pub async fn call_resolver(local: &Local, arg: &JsValue) -> Result<Option<Map<String, Value>>, Failure> {
+    let Some(resolver) = local.options.resolver.as_ref() else { return Ok(None) };
     let thrown = |e: JsValue| {
         let message = get(&e, "message").as_string().unwrap_or_else(|| "the conflict resolver failed".into());
         Failure::from(Error::invalid("conflict", format!("the resolver threw: {message}")))
     };
-    let mut answer = resolver.call1(&JsValue::UNDEFINED, &arg).map_err(thrown)?;
+    let mut answer = resolver.call1(&JsValue::UNDEFINED, arg).map_err(thrown)?;
     if answer.is_instance_of::<Promise>() {
         answer = JsFuture::from(Promise::from(answer)).await.map_err(thrown)?;
     }
     if answer.is_null() || answer.is_undefined() {
-        return Ok(Resolution::Drop);
+        return Ok(None);
     }
-    let data = super::convert::object_of(&answer, "conflict resolver result").map_err(Failure::from)?;
-    Ok(Resolution::Reapply(Box::new(entry.reapply(current, Some(data)))))
+    super::convert::object_of(&answer, "conflict resolver result").map(Some).map_err(Failure::from)
 }
 
 /// Runs `f` holding the Web Lock `name` (one tab at a time); without `navigator.locks`, just runs it.
