@@ -11,6 +11,19 @@ export type Durability = 'local' | 'quorum' | 'visible';
 
 export type Role = 'primary' | 'replica';
 
+/**
+ * How the cluster is organised. `'primary-replica'` (default): one primary takes writes, replicas serve reads
+ * (the Replikit gateway). `'multi-primary'`: every node takes writes and the nodes replicate to each other
+ * (CouchDB, PouchDB Server); see docs/ARCHITECTURE.md for what each guarantees.
+ */
+export type TopologyKind = 'primary-replica' | 'multi-primary';
+
+/** The protocol the endpoints speak: `'replikit'` (the gateway, protocol v1) or `'couchdb'`. */
+export type Protocol = 'replikit' | 'couchdb';
+
+/** A document's version: a counter (Replikit gateway) or a CouchDB revision string such as `'3-9f2c…'`. */
+export type Version = number | string;
+
 export interface EndpointOptions {
   /** Base URL of a gateway, `http://` or `https://`, no query or credentials. */
   url: string;
@@ -71,9 +84,33 @@ interface CommonOptions {
  */
 export type ClientOptions = CommonOptions &
   (
-    | { endpoints: EndpointOptions[]; primary?: never; replicas?: never }
-    | { primary?: string; replicas?: string[]; endpoints?: never }
+    | ({ topology?: 'primary-replica'; protocol?: 'replikit'; database?: never } &
+        (
+          | { endpoints: EndpointOptions[]; primary?: never; replicas?: never }
+          | { primary?: string; replicas?: string[]; endpoints?: never }
+        ))
+    | MultiPrimaryOptions
   );
+
+/**
+ * A multi-primary cluster (CouchDB protocol): writes go to the nearest healthy node and fail over to another;
+ * a session's writes and reads stay on the node that took its last write while it is up. `readPreference` may
+ * only be `'nearest'` and `durability` does not apply.
+ * @example
+ * const db = await createClient({ topology: 'multi-primary', protocol: 'couchdb', database: 'app',
+ *   endpoints: [{ url: 'http://127.0.0.1:7300' }, { url: 'http://127.0.0.1:7301' }] });
+ */
+export interface MultiPrimaryOptions {
+  topology: 'multi-primary';
+  /** Default `'couchdb'` (the only multi-primary protocol). */
+  protocol?: 'couchdb';
+  /** The CouchDB database every collection lives in (lowercase letter first, then a-z 0-9 _$()+-/). */
+  database: string;
+  /** The nodes (no `role`: every node is a primary). */
+  endpoints: { url: string }[];
+  primary?: never;
+  replicas?: never;
+}
 
 /** Where a returned document came from. */
 export interface DocMeta {
@@ -85,10 +122,10 @@ export interface DocMeta {
   endpoint: string | null;
 }
 
-/** A stored document. `version` is incremented by every write of it. */
+/** A stored document. `version` changes with every write of it (a counter, or a CouchDB revision). */
 export interface Doc<T extends object = Record<string, unknown>> {
   id: string;
-  version: number;
+  version: Version;
   data: T;
   /** RFC 3339 time of the last write, as the server reported it (local time for a pending write). */
   updatedAt: string;
@@ -126,23 +163,35 @@ export interface PendingWrite {
   /** The data (create, replace) or merge patch (update); null for delete. */
   data: Record<string, unknown> | null;
   /** The version it was made against (sent as `If-Match`). */
-  baseVersion: number | null;
+  baseVersion: Version | null;
   base: Omit<Doc, 'meta'> | null;
   /** When the app made it (ms since the epoch). */
   editedAt: number;
   reapplied: number;
 }
 
-/** What a custom conflict resolver is given: the local version, the server's, and the one both started from. */
+/**
+ * What a custom conflict resolver is given. For a queued offline write: the local version, the server's, and the
+ * one both started from. For a multi-primary revision conflict: `remote` is the server's deterministic winner,
+ * `versions` every conflicting version (the winner first), `local` and `base` are null.
+ */
 export interface ConflictInput<T extends object = Record<string, unknown>> {
   local: Doc<T> | null;
   remote: Doc<T> | null;
   base: Doc<T> | null;
+  /** Multi-primary revision conflicts only. */
+  versions?: Doc<T>[];
+  collection?: string;
+  id?: string;
 }
 
 /**
- * How a queued write that meets a newer server version (HTTP 412) is settled when it syncs. Default
- * `'server-wins'`. A function returns the data to write over the server's version, or null to drop the change.
+ * How conflicts are settled. Default `'server-wins'`. A queued write that meets a newer server version (HTTP 412)
+ * when it syncs: `'server-wins'` drops the local change, `'client-wins'` re-applies it, `'last-writer-wins'`
+ * compares the local edit time with the server's `updatedAt`. A multi-primary revision conflict found by a read:
+ * `'server-wins'` keeps CouchDB's deterministic winner, `'last-writer-wins'` (and `'client-wins'`, which has no
+ * local side there) the version with the latest `updatedAt`; the other revisions are deleted. A function returns
+ * the data to write (over the server's version / as the merge of all versions), or null to keep the server's.
  */
 export type ConflictStrategy<T extends object = Record<string, unknown>> =
   | 'server-wins'
@@ -163,8 +212,10 @@ export interface EndpointInfo {
   term: number | null;
   position: number | null;
   lastError: string | null;
-  /** Whether writes go to this endpoint now. */
+  /** Whether this is the primary (primary-replica; always false in a multi-primary cluster). */
   primary: boolean;
+  /** Whether writes may go here now: the primary, or in a multi-primary cluster every node that is up. */
+  writable: boolean;
 }
 
 /** Stable error codes; `ReplikitError.code` is one of these. */
@@ -189,6 +240,19 @@ export interface ChangeEvent {
   /** The document now, or null when it was deleted. */
   doc: Doc | null;
   source: 'tab' | 'revalidate';
+}
+
+/** The payload of `conflict` for a multi-primary revision conflict, once it is settled. */
+export interface RevisionConflictEvent {
+  source: 'revisions';
+  collection: string;
+  id: string;
+  /** Every conflicting version, the server's winner first. */
+  versions: Doc[];
+  /** The document that stands now. */
+  doc: Doc;
+  /** `'kept'`: one version was kept and the others deleted; `'merged'`: the resolver's data was written. */
+  resolution: 'kept' | 'merged';
 }
 
 /** Every rejection of the SDK is a `ReplikitError`. */
@@ -218,7 +282,9 @@ export interface ClientEvents {
   change: ChangeEvent;
   queued: PendingWrite;
   synced: PendingWrite & { doc: Doc | null };
-  conflict: PendingWrite & { local: Doc | null; remote: Doc | null; resolution: 'dropped' | 'reapplied' };
+  conflict:
+    | (PendingWrite & { local: Doc | null; remote: Doc | null; resolution: 'dropped' | 'reapplied' })
+    | RevisionConflictEvent;
   /** A queued write failed for good (e.g. `already_exists`); it was removed from the outbox. */
   syncFailed: PendingWrite & { error: ReplikitError };
   /** The local store failed (code `storage` or `quota`); the cache carries on in memory. */
@@ -252,7 +318,7 @@ export interface CreateOptions extends WriteOptions {
 
 export interface ConditionalWriteOptions extends WriteOptions {
   /** Apply only if the stored version is this one; else reject with `conflict` (and `current`). */
-  ifVersion?: number;
+  ifVersion?: Version;
 }
 
 export interface ListOptions extends ReadOptions {
@@ -311,6 +377,9 @@ export interface Client {
     headers: string[];
     cache: Required<Omit<CacheOptions, 'ttlMs'>> & { ttlMs: number | null };
     conflict: 'server-wins' | 'client-wins' | 'last-writer-wins' | 'function';
+    topology: TopologyKind;
+    protocol: Protocol;
+    database: string | null;
   };
   /**
    * Subscribes to an event; returns a function that unsubscribes. An unknown event name throws `invalid_argument`.

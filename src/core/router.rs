@@ -181,18 +181,21 @@ impl Router {
         if !self.multi() {
             return self.topology.primary();
         }
-        select_write(&self.topology, &op.excluded, &mut self.rng)
+        self.sticky(&op.excluded).or_else(|| select_write(&self.topology, &op.excluded, &mut self.rng))
+    }
+
+    /// Multi-primary: the node that took this session's last write, while it takes writes. Its writes and reads
+    /// stay there, so the session sees its own writes in order without waiting for replication.
+    fn sticky(&self, avoid: &[EndpointId]) -> Option<EndpointId> {
+        let on = self.config.consistency == Consistency::Session;
+        self.session_endpoint.filter(|e| on && self.topology.writable(*e) && !avoid.contains(e))
     }
 
     fn read_target(&mut self, op: &Operation) -> Option<EndpointId> {
         let avoid: Vec<EndpointId> = op.excluded.iter().chain(&op.lagging).copied().collect();
         if self.multi() {
             // Read-your-writes: the node that took this session's writes has them, replicated or not.
-            let sticky = self.config.consistency == Consistency::Session;
-            if let Some(e) = self.session_endpoint.filter(|e| sticky && self.topology.writable(*e) && !avoid.contains(e)) {
-                return Some(e);
-            }
-            return select_write(&self.topology, &avoid, &mut self.rng);
+            return self.sticky(&avoid).or_else(|| select_write(&self.topology, &avoid, &mut self.rng));
         }
         let max_staleness = self.config.max_staleness_ms;
         select_read(&self.topology, op.read_preference, max_staleness, &avoid, &mut self.rng).or_else(|| {

@@ -44,7 +44,10 @@ export async function main(): Promise<void> {
   const pendingDoc = await offline.collection<User>('users').get('ada', { readPolicy: 'cache-only' });
   const fromCache: boolean | undefined = pendingDoc?.meta.fromCache;
   const queued: PendingWrite[] = await offline.pendingWrites();
-  offline.on('conflict', (c) => console.log(c.resolution, c.remote?.version, queued.length, fromCache));
+  offline.on('conflict', (c) => {
+    if ('source' in c) console.log(c.versions.length, c.doc.version, c.resolution);
+    else console.log(c.resolution, c.remote?.version, queued.length, fromCache);
+  });
   offline.on('change', (c) => console.log(c.source, c.doc?.id));
   await offline.flush();
   await offline.clearCache();
@@ -52,8 +55,22 @@ export async function main(): Promise<void> {
   await users.get('ada', { readPolicy: 'cache-then-network' });
   // @ts-expect-error data must match the collection's type
   await users.create({ nom: 'x' });
-  // @ts-expect-error ifVersion is a number
-  await users.delete('ada', { ifVersion: '1' });
+  // @ts-expect-error ifVersion is a version (number or revision string), not an object
+  await users.delete('ada', { ifVersion: { rev: '1-a' } });
+  const multi = await createClient({
+    topology: 'multi-primary',
+    protocol: 'couchdb',
+    database: 'app',
+    endpoints: [{ url: 'http://127.0.0.1:7300' }, { url: 'http://127.0.0.1:7301' }],
+    conflict: ({ versions, remote }) => (versions ? Object.assign({}, ...versions.map((v) => v.data)) : remote?.data ?? null),
+  });
+  const rev: Doc<User> = await multi.collection<User>('users').update('ada', { age: 37 }, { ifVersion: '2-abc' });
+  const writable: boolean = multi.topology()[0].writable;
+  console.log(rev.version, writable, multi.effectiveOptions().topology);
+  // @ts-expect-error a multi-primary cluster needs its database
+  await createClient({ topology: 'multi-primary', endpoints: [{ url: 'http://a' }] });
+  // @ts-expect-error multi-primary nodes have no role
+  await createClient({ topology: 'multi-primary', database: 'app', endpoints: [{ url: 'http://a', role: 'primary' }] });
   try {
     await createClient({ endpoints: [{ url: 'http://a', role: 'replica' }] });
   } catch (e) {

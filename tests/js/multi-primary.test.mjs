@@ -1,0 +1,286 @@
+// Multi-primary mode against a real 3-node PouchDB Server cluster (CouchDB protocol, continuous two-way
+// replication through `_replicate`; server/couchdb/cluster.mjs), through the packed package as a user installs it.
+// Bounds are generous (seconds): replication between the nodes is asynchronous.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { installedPackage } from './helpers.mjs';
+import { sleep } from './cluster.mjs';
+import { startCouchCluster } from '../../server/couchdb/cluster.mjs';
+
+let consumer;
+let replikit;
+let cluster;
+before(async () => {
+  consumer = await installedPackage();
+  replikit = consumer.module;
+  cluster = await startCouchCluster({ nodes: 3 });
+});
+after(async () => {
+  await cluster?.stop();
+  consumer?.cleanup();
+});
+
+const options = (urls, extra = {}) => ({
+  topology: 'multi-primary',
+  protocol: 'couchdb',
+  database: 'app',
+  endpoints: urls.map((url) => ({ url })),
+  health: { intervalMs: 250, timeoutMs: 500 },
+  requestTimeoutMs: 1500,
+  ...extra,
+});
+
+/** A node's raw CouchDB answer for `path` (JSON, or null for a 404). */
+async function raw(i, path) {
+  const r = await fetch(`${cluster.endpoints[i]}/app/${path}`, { headers: { accept: 'application/json' } });
+  if (r.status === 404) return null;
+  assert.equal(r.status, 200, `node ${i} ${path}`);
+  return r.json();
+}
+
+const docPath = (collection, id) => `${encodeURIComponent(`${collection}:${id}`)}?conflicts=true&revs=true`;
+
+/** Waits until every node (of `nodes`) has `collection/id` at one revision with no conflict; returns node 0's copy. */
+async function converged(collection, id, nodes = [0, 1, 2], timeoutMs = 20000) {
+  const deadline = Date.now() + timeoutMs;
+  let seen = [];
+  while (Date.now() < deadline) {
+    seen = await Promise.all(nodes.map((i) => raw(i, docPath(collection, id)).catch((e) => ({ error: e.message }))));
+    const revs = new Set(seen.map((d) => d?._rev ?? null));
+    if (revs.size === 1 && seen.every((d) => !d?._conflicts && !d?.error)) return seen[0];
+    await sleep(100);
+  }
+  assert.fail(`${collection}/${id} did not converge on nodes ${nodes}: ${JSON.stringify(seen)}`);
+}
+
+describe('multi-primary CRUD on a healthy cluster', () => {
+  let db;
+  before(async () => {
+    db = await replikit.createClient(options(cluster.endpoints));
+  });
+  after(() => db?.close());
+
+  test('versions are revisions, conditions and errors are typed, the stored shape is documented', async () => {
+    const notes = db.collection('notes');
+    const a = await notes.create({ title: 'hello' }, { id: 'crud-1' });
+    assert.match(a.version, /^1-[0-9a-f]{32}$/);
+    assert.ok(cluster.endpoints.includes(a.meta.endpoint));
+    const b = await notes.update('crud-1', { n: 1 }, { ifVersion: a.version });
+    assert.match(b.version, /^2-/);
+    assert.deepEqual(b.data, { title: 'hello', n: 1 });
+    assert.deepEqual((await notes.get('crud-1', { readPolicy: 'network-only' })).data, b.data, 'read-your-writes');
+    await assert.rejects(notes.replace('crud-1', { x: 1 }, { ifVersion: a.version }), (e) => {
+      assert.equal(e.code, 'conflict');
+      assert.equal(e.current.version, b.version, 'the conflict carries the current document');
+      return true;
+    });
+    await assert.rejects(notes.create({}, { id: 'crud-1' }), { code: 'already_exists' });
+    await assert.rejects(notes.update('nope', { a: 1 }), { code: 'not_found' });
+    await assert.rejects(notes.replace('crud-1', {}, { ifVersion: { rev: 1 } }), { code: 'invalid_argument', argument: 'ifVersion' });
+    const stored = await raw(cluster.endpoints.indexOf(b.meta.endpoint), docPath('notes', 'crud-1'));
+    assert.equal(stored.collection, 'notes');
+    assert.deepEqual(stored.data, b.data);
+    assert.equal(stored.updatedAt, b.updatedAt);
+    await notes.delete('crud-1', { ifVersion: b.version });
+    assert.equal(await notes.get('crud-1', { readPolicy: 'network-only' }), null);
+    await assert.rejects(notes.delete('crud-1'), { code: 'not_found' });
+  });
+
+  test('list pages through one collection in id order', async () => {
+    const pages = db.collection('pages');
+    const others = db.collection('pages2'); // a name sharing the prefix must not leak in
+    for (const id of ['e', 'a', 'd', 'c', 'b']) await pages.create({ id }, { id });
+    await others.create({}, { id: 'z' });
+    const seen = [];
+    let after;
+    do {
+      const page = await pages.list({ limit: 2, after, readPolicy: 'network-only' });
+      assert.ok(page.items.length <= 2);
+      seen.push(...page.items.map((d) => d.id));
+      after = page.next ?? undefined;
+    } while (after);
+    assert.deepEqual(seen, ['a', 'b', 'c', 'd', 'e']);
+  });
+
+  test('the topology has no single primary: every node that is up takes writes', async () => {
+    assert.equal(db.effectiveOptions().topology, 'multi-primary');
+    assert.equal(db.effectiveOptions().readPreference, 'nearest');
+    const deadline = Date.now() + 5000;
+    while (db.topology().some((e) => e.state !== 'up') && Date.now() < deadline) await sleep(50);
+    for (const e of db.topology()) {
+      assert.equal(e.state, 'up');
+      assert.equal(e.writable, true);
+      assert.equal(e.primary, false);
+      assert.equal(e.role, 'primary');
+    }
+  });
+
+  test('bad multi-primary options are rejected by name', async () => {
+    const bad = async (extra, argument) =>
+      assert.rejects(replikit.createClient({ ...options(cluster.endpoints), ...extra }), { code: 'invalid_argument', argument });
+    await bad({ database: undefined }, 'database');
+    await bad({ database: 'Bad Name' }, 'database');
+    await bad({ readPreference: 'replica' }, 'readPreference');
+    await bad({ protocol: 'replikit' }, 'protocol');
+    await bad({ endpoints: [{ url: cluster.endpoints[0], role: 'replica' }] }, 'endpoints[0].role');
+  });
+});
+
+test('writes made through different nodes reach every node', async () => {
+  const pinned = await Promise.all(cluster.endpoints.map((url) => replikit.createClient(options([url]))));
+  try {
+    const made = [];
+    for (const [i, db] of pinned.entries()) {
+      for (let k = 0; k < 4; k++) {
+        const d = await db.collection('spread').create({ node: i, k });
+        assert.equal(d.meta.endpoint, cluster.endpoints[i]);
+        made.push(d);
+      }
+    }
+    for (const d of made) {
+      const copy = await converged('spread', d.id);
+      assert.deepEqual(copy.data, d.data);
+      assert.equal(copy._rev, d.version);
+    }
+  } finally {
+    for (const db of pinned) db.close();
+  }
+});
+
+test('a node killed mid-workload: writes move to another node, nothing is lost or applied twice', async () => {
+  const db = await replikit.createClient(options(cluster.endpoints));
+  const coll = db.collection('workload');
+  const acked = [];
+  const failures = [];
+  let killed = -1;
+  let afterKill = new Set();
+  try {
+    const started = Date.now();
+    for (let n = 0; Date.now() - started < 6000; n++) {
+      try {
+        const created = await coll.create({ n });
+        const updated = await coll.update(created.id, { updated: true });
+        acked.push(updated);
+        if (killed >= 0) afterKill.add(updated.meta.endpoint);
+      } catch (e) {
+        failures.push(`${n}: ${e.code} ${e.message}`);
+      }
+      if (killed < 0 && Date.now() - started > 1500) {
+        killed = cluster.endpoints.indexOf(acked.at(-1).meta.endpoint); // the node this session writes to
+        await cluster.kill(killed);
+      }
+    }
+    assert.deepEqual(failures, [], 'no write failed');
+    assert.ok(killed >= 0 && afterKill.size > 0);
+    assert.ok(!afterKill.has(cluster.endpoints[killed]), 'no write was acknowledged by the dead node');
+    assert.ok(acked.length > 10, `a real workload ran (${acked.length} documents)`);
+  } finally {
+    db.close();
+    if (killed >= 0) await cluster.start(killed);
+  }
+  for (const d of acked) {
+    const copy = await converged('workload', d.id);
+    assert.deepEqual(copy.data, d.data, `${d.id} has its acknowledged data on every node`);
+    assert.equal(copy._revisions.ids.length, 2, `${d.id}: one create and one update, each applied once`);
+  }
+  const all = await raw(0, `_all_docs?startkey=${encodeURIComponent('"workload:"')}&endkey=${encodeURIComponent('"workload;"')}`);
+  assert.equal(all.rows.length, acked.length, 'no document beyond the acknowledged ones');
+});
+
+test('a write whose answer was lost is retried and applied exactly once', async () => {
+  let dropped = 0;
+  // The first _bulk_docs reaches the node, then the connection "resets" before the answer arrives.
+  const lossy = async (input, init) => {
+    const response = await fetch(input, init);
+    if (dropped === 0 && String(input).endsWith('/_bulk_docs')) {
+      dropped++;
+      throw new TypeError('fetch failed: connection reset');
+    }
+    return response;
+  };
+  const db = await replikit.createClient(options(cluster.endpoints, { fetch: lossy }));
+  try {
+    const coll = db.collection('lossy');
+    const created = await coll.create({ v: 1 });
+    assert.equal(dropped, 1, 'the first write answer was lost');
+    const updated = await coll.update(created.id, { v: 2 });
+    assert.match(updated.version, /^2-/, 'the create counted once');
+    const copy = await converged('lossy', created.id);
+    assert.equal(copy._rev, updated.version);
+    assert.equal(copy._revisions.ids.length, 2);
+  } finally {
+    db.close();
+  }
+});
+
+describe('concurrent updates at two nodes: conflicts settled per strategy, converged on all nodes', () => {
+  const merge = ({ versions }) => Object.assign({}, ...versions.map((v) => v.data), { merged: versions.length });
+  for (const [name, conflict] of [
+    ['server-wins', 'server-wins'],
+    ['last-writer-wins', 'last-writer-wins'],
+    ['client-wins', 'client-wins'],
+    ['a function', merge],
+  ]) {
+    test(name, async () => {
+      const [one, two] = await Promise.all([0, 1].map((i) => replikit.createClient(options([cluster.endpoints[i]]))));
+      const resolver = await replikit.createClient(options(cluster.endpoints, { conflict }));
+      try {
+        const events = [];
+        resolver.on('conflict', (c) => events.push(c));
+        // Both nodes take an update of the same version before either hears of the other's. Replication is
+        // fast, so a round may not conflict; try again with a new document then.
+        let id;
+        let mine;
+        let winner;
+        for (let round = 0; round < 8 && !winner; round++) {
+          id = `conflict-${events.length}-${round}-${Math.random().toString(36).slice(2)}`;
+          const base = await one.collection('c').create({ v: 0 }, { id });
+          await converged('c', id);
+          const results = await Promise.allSettled([
+            one.collection('c').update(id, { v: 'one', one: true }, { ifVersion: base.version }),
+            two.collection('c').update(id, { v: 'two', two: true }, { ifVersion: base.version }),
+          ]);
+          if (results.some((r) => r.status === 'rejected')) continue; // one saw the other's write first
+          mine = results.map((r) => r.value);
+          const deadline = Date.now() + 5000;
+          while (Date.now() < deadline) {
+            const d = await raw(2, docPath('c', id));
+            if (d?._conflicts?.length) {
+              winner = d;
+              break;
+            }
+            await sleep(50);
+          }
+        }
+        assert.ok(winner, 'a conflict was made');
+        const settled = await resolver.collection('c').get(id, { readPolicy: 'network-only' });
+        assert.equal(events.length, 1, 'one conflict event');
+        const event = events[0];
+        assert.equal(event.source, 'revisions');
+        assert.equal(event.versions.length, 2);
+        assert.deepEqual([event.doc.version, event.doc.data], [settled.version, settled.data]);
+        const later = mine[0].updatedAt === mine[1].updatedAt ? null : mine[0].updatedAt > mine[1].updatedAt ? mine[0] : mine[1];
+        if (name === 'server-wins' || later === null) {
+          assert.equal(settled.version, winner._rev, "CouchDB's deterministic winner stands");
+          assert.deepEqual(settled.data, winner.data);
+        }
+        if (name === 'last-writer-wins' || name === 'client-wins') {
+          if (later) assert.deepEqual(settled.data, later.data, 'the later write stands');
+          assert.equal(event.resolution, 'kept');
+        }
+        if (name === 'a function') {
+          assert.deepEqual(settled.data, { v: settled.data.v, one: true, two: true, merged: 2 });
+          assert.equal(event.resolution, 'merged');
+          assert.match(settled.version, /^3-/, 'the merge is a new revision over the winner');
+        }
+        const copy = await converged('c', id);
+        assert.equal(copy._rev, settled.version, 'every node has the settled version and no conflict');
+        assert.deepEqual(copy.data, settled.data);
+      } finally {
+        one.close();
+        two.close();
+        resolver.close();
+      }
+    });
+  }
+});
