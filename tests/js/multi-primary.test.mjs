@@ -284,3 +284,38 @@ describe('concurrent updates at two nodes: conflicts settled per strategy, conve
     });
   }
 });
+
+test('offline: writes made while every node is down are queued and applied once when one comes back', async () => {
+  const db = await replikit.createClient(options(cluster.endpoints, { primaryWaitMs: 500, offline: { queueWrites: true } }));
+  const synced = [];
+  db.on('synced', (w) => synced.push(w));
+  const coll = db.collection('offline');
+  const base = await coll.create({ v: 0 });
+  await converged('offline', base.id);
+  const killed = [];
+  try {
+    for (const i of [0, 1, 2]) {
+      await cluster.kill(i);
+      killed.push(i);
+    }
+    const draft = await coll.create({ v: 'new' });
+    assert.equal(draft.meta.pending, true, 'queued, not failed');
+    const edited = await coll.update(base.id, { v: 1 }, { ifVersion: base.version });
+    assert.equal(edited.meta.pending, true);
+    assert.equal((await db.pendingWrites()).length, 2);
+    await cluster.start(1);
+    killed.splice(killed.indexOf(1), 1);
+    await db.flush();
+    assert.equal(synced.length, 2, 'both writes synced');
+    assert.equal((await db.pendingWrites()).length, 0);
+    for (const i of killed.splice(0)) await cluster.start(i);
+    const made = await converged('offline', draft.id);
+    assert.deepEqual(made.data, { v: 'new' });
+    const updated = await converged('offline', base.id);
+    assert.deepEqual(updated.data, { v: 1 });
+    assert.equal(updated._revisions.ids.length, 2, 'the queued update applied once');
+  } finally {
+    for (const i of killed) await cluster.start(i);
+    db.close();
+  }
+});
