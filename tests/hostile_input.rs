@@ -24,6 +24,21 @@ fn body() -> impl Strategy<Value = String> {
     ]
 }
 
+/// CouchDB-shaped text: documents with revisions, histories and conflicts, mutated; plus arbitrary strings.
+fn couch_body() -> impl Strategy<Value = String> {
+    let rev = prop_oneof![Just("\"2-ab\"".to_string()), Just("\"0-x\"".into()), Just("7".into()), Just("null".into()), any::<String>().prop_map(|s| format!("{s:?}"))];
+    prop_oneof![
+        any::<String>(),
+        (rev.clone(), rev.clone(), any::<String>()).prop_map(|(r, c, id)| format!(
+            r#"{{"_id":{id:?},"_rev":{r},"_revisions":{{"start":99999999999999999999,"ids":[{c},1]}},"_conflicts":[{c}],"collection":"notes","data":{{}},"updatedAt":"t"}}"#
+        )),
+        rev.clone().prop_map(|r| format!(r#"{{"_id":"notes:a","_rev":{r},"collection":"notes","data":[],"updatedAt":1}}"#)),
+        rev.clone().prop_map(|r| format!(r#"[{{"ok":{{"_id":"notes:a","_rev":{r},"collection":"notes","data":{{}},"updatedAt":"t"}}}},{{"missing":{r}}},{{"error":"x"}}]"#)),
+        rev.prop_map(|r| format!(r#"{{"rows":[{{"id":"notes:a","doc":{{"_rev":{r}}}}},{{"id":7}},{{"doc":null}}],"db_name":{r},"update_seq":{r}}}"#)),
+        Just(r#"{"error":"not_found","reason":"deleted"}"#.to_string()),
+    ]
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
 
@@ -33,6 +48,37 @@ proptest! {
         let _ = protocol::parse_doc("http://x", &b);
         let _ = protocol::parse_page("http://x", &b);
         let _ = protocol::parse_error(&b);
+    }
+
+    /// Every CouchDB answer to every action, first request and follow-up, is a verdict, never a panic.
+    #[test]
+    fn couchdb_answers_never_panic(b in couch_body(), status in prop_oneof![Just(200u16), Just(201), Just(304), Just(404), Just(409), Just(500)], retried in any::<bool>()) {
+        use protocol::{couchdb::CouchDb, Adapter, Attempt, FollowUp, Call};
+        use replikit::core::document::{Doc, Version};
+        use replikit::core::{Durability, Reply};
+        let a = CouchDb::new("app");
+        let c = CollectionName::parse("notes").unwrap();
+        let data = json!({"k": 1}).as_object().unwrap().clone();
+        let doc = Doc { id: "a".into(), version: Version::Rev("2-ab".into()), data: data.clone(), updated_at: "t".into() };
+        let actions = [
+            Action::Get { collection: c.clone(), id: "a".into(), if_none_match: Some(Version::Rev("2-ab".into())) },
+            Action::List { collection: c.clone(), limit: Some(1), after: Some("a".into()) },
+            Action::Create { collection: c.clone(), id: "a".into(), data: data.clone() },
+            Action::Replace { collection: c.clone(), id: "a".into(), data: data.clone(), if_version: Some(Version::Rev("1-x".into())) },
+            Action::Update { collection: c.clone(), id: "a".into(), patch: data.clone(), if_version: None },
+            Action::Delete { collection: c.clone(), id: "a".into(), if_version: None },
+            Action::Revisions { collection: c.clone(), id: "a".into(), revs: vec![Version::Rev("2-cd".into())] },
+            Action::Resolve { collection: c.clone(), id: "a".into(), keep: doc, merged: Some(data), losers: vec![Version::Rev("2-cd".into())] },
+        ];
+        let attempt = Attempt { key: Some("k"), durability: Durability::Local, min_position: None, now_ms: 1, retried };
+        let follow_up = FollowUp { call: Call::get("/".into()), reply: Reply::Deleted };
+        for action in &actions {
+            let _ = a.request(action, &attempt);
+            let response = Response { status, body: b.clone(), ..Default::default() };
+            let _ = a.interpret("http://x", action, &attempt, None, response.clone());
+            let _ = a.interpret("http://x", action, &attempt, Some(&follow_up), response);
+        }
+        let _ = a.parse_health("http://x", &b);
     }
 }
 
