@@ -68,9 +68,9 @@ proptest! {
             Action::Update { collection: c.clone(), id: "a".into(), patch: data.clone(), if_version: None },
             Action::Delete { collection: c.clone(), id: "a".into(), if_version: None },
             Action::Revisions { collection: c.clone(), id: "a".into(), revs: vec![Version::Rev("2-cd".into())] },
-            Action::Resolve { collection: c.clone(), id: "a".into(), keep: doc, merged: Some(data), losers: vec![Version::Rev("2-cd".into())] },
+            Action::Resolve { collection: c.clone(), id: "a".into(), keep: doc, merged: Some(data), losers: vec![Version::Rev("2-cd".into())], updated_at: "t".into() },
         ];
-        let attempt = Attempt { key: Some("k"), durability: Durability::Local, min_position: None, now_ms: 1, retried };
+        let attempt = Attempt { key: Some("k"), durability: Durability::Local, min_position: None, written_at_ms: 1, retried };
         let follow_up = FollowUp { call: Call::get("/".into()), reply: Reply::Deleted };
         for action in &actions {
             let _ = a.request(action, &attempt);

@@ -21,7 +21,16 @@ pub enum Action {
     Revisions { collection: CollectionName, id: String, revs: Vec<Version> },
     /// Multi-primary: settle a revision conflict by keeping `keep` (or writing `merged` over it) and deleting
     /// the `losers`. Idempotent: the revisions written are derived from the conflict itself.
-    Resolve { collection: CollectionName, id: String, keep: Doc, merged: Option<Map<String, Value>>, losers: Vec<Version> },
+    /// `updated_at`: the merge's time, derived from the versions (the latest), so clients merging alike write
+    /// the same bytes.
+    Resolve {
+        collection: CollectionName,
+        id: String,
+        keep: Doc,
+        merged: Option<Map<String, Value>>,
+        losers: Vec<Version>,
+        updated_at: String,
+    },
 }
 
 impl Action {
@@ -81,6 +90,8 @@ pub struct CallOptions {
     pub durability: Option<Durability>,
     /// A write's idempotency key, when the caller made it (an outbox entry keeps its first one).
     pub idempotency_key: Option<String>,
+    /// When the app made the write (an outbox entry's edit time); default: when the call starts.
+    pub written_at_ms: Option<u64>,
 }
 
 /// One call in progress. Created by [`Router::start`](super::router::Router::start), advanced by `step`.
@@ -92,6 +103,10 @@ pub struct Operation {
     /// The same key on every attempt of a write: the server applies it once.
     pub(crate) idempotency_key: Option<String>,
     pub(crate) started_ms: u64,
+    pub(crate) written_at_ms: u64,
+    /// Multi-primary: the endpoint a write's outcome is unknown at (its answer was lost); the next attempt goes
+    /// back there first, because a retry elsewhere cannot tell whether it landed.
+    pub(crate) retry_same: Option<EndpointId>,
     pub(crate) attempts: u32,
     /// Endpoints that failed this read; it moves elsewhere.
     pub(crate) excluded: Vec<EndpointId>,

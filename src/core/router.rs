@@ -18,7 +18,7 @@ use super::options::{Config, Consistency, ProtocolKind, TopologyKind};
 use super::protocol::{self, couchdb::CouchDb, replikit::Replikit, Adapter, Attempt, Call, EndpointId, Outcome, Request, Verdict};
 use super::retry::{backoff_ms, RetryBudget};
 use super::selection::{select_read, select_write};
-use super::topology::{EndpointView, Topology, TopologyEvent};
+use super::topology::{EndpointState, EndpointView, Topology, TopologyEvent};
 
 /// While an operation waits for a usable endpoint it is stepped at least this often.
 const WAIT_SLICE_MS: u64 = 250;
@@ -117,6 +117,8 @@ impl Router {
             durability: options.durability.unwrap_or(self.config.durability),
             idempotency_key,
             started_ms: now_ms,
+            written_at_ms: options.written_at_ms.unwrap_or(now_ms),
+            retry_same: None,
             attempts: 0,
             excluded: Vec::new(),
             lagging: Vec::new(),
@@ -154,7 +156,7 @@ impl Router {
             return self.wait_for_endpoint(op, now_ms);
         };
         op.attempts += 1;
-        let call = match self.adapter.request(&op.action, &self.attempt(op, now_ms)) {
+        let call = match self.adapter.request(&op.action, &self.attempt(op)) {
             Ok(call) => call,
             Err(e) => return Step::Done(Err(e)),
         };
@@ -166,20 +168,23 @@ impl Router {
         Step::Send(self.request(endpoint, call))
     }
 
-    fn attempt<'a>(&self, op: &'a Operation, now_ms: u64) -> Attempt<'a> {
+    fn attempt<'a>(&self, op: &'a Operation) -> Attempt<'a> {
         let session = self.config.consistency == Consistency::Session && self.session_position > 0;
         Attempt {
             key: op.idempotency_key.as_deref(),
             durability: op.durability,
             min_position: session.then_some(self.session_position),
-            now_ms,
+            written_at_ms: op.written_at_ms,
             retried: op.attempts > 1,
         }
     }
 
-    fn write_target(&mut self, op: &Operation) -> Option<EndpointId> {
+    fn write_target(&mut self, op: &mut Operation) -> Option<EndpointId> {
         if !self.multi() {
             return self.topology.primary();
+        }
+        if let Some(e) = op.retry_same.take().filter(|e| self.topology.state(*e) != EndpointState::Down) {
+            return Some(e);
         }
         self.sticky(&op.excluded).or_else(|| select_write(&self.topology, &op.excluded, &mut self.rng))
     }
@@ -262,17 +267,26 @@ impl Router {
             _ => None,
         };
         let url = self.topology.url(endpoint).to_string();
+        let follow_up = op.sent_follow_up.take();
         let response = match outcome {
             Outcome::Response(r) => r,
-            Outcome::NetworkError(message) => {
-                self.topology.handle_op_failure(endpoint, now_ms, message.clone());
-                let err = Error::Unavailable { message: format!("{url}: {message}") };
+            failure => {
+                let (note, err) = match failure {
+                    Outcome::NetworkError(message) => {
+                        (message.clone(), Error::Unavailable { message: format!("{url}: {message}") })
+                    }
+                    _ => {
+                        let after_ms = self.config.request_timeout_ms;
+                        (format!("timed out after {after_ms} ms"), Error::Timeout { after_ms })
+                    }
+                };
+                self.topology.handle_op_failure(endpoint, now_ms, note);
+                if follow_up.is_some() && self.multi() {
+                    // The write may have landed there: only that node can tell (see `Operation::retry_same`).
+                    op.retry_same = Some(endpoint);
+                    op.not_before = now_ms + backoff_ms(&self.config.retry, op.attempts, &mut self.rng);
+                }
                 return self.retry_or_fail(op, endpoint, now_ms, err);
-            }
-            Outcome::Timeout => {
-                let after_ms = self.config.request_timeout_ms;
-                self.topology.handle_op_failure(endpoint, now_ms, format!("timed out after {after_ms} ms"));
-                return self.retry_or_fail(op, endpoint, now_ms, Error::Timeout { after_ms });
             }
         };
         if op.action.is_write() {
@@ -280,8 +294,7 @@ impl Router {
                 self.session_position = self.session_position.max(p);
             }
         }
-        let follow_up = op.sent_follow_up.take();
-        let attempt = self.attempt(op, now_ms);
+        let attempt = self.attempt(op);
         match self.adapter.interpret(&url, &op.action, &attempt, follow_up.as_ref(), response) {
             Verdict::Done { reply, raw, conflicts } => {
                 if op.action.is_write() && self.multi() {
@@ -312,7 +325,7 @@ impl Router {
 
     fn retry_or_fail(&mut self, op: &mut Operation, endpoint: EndpointId, now_ms: u64, err: Error) {
         let write = op.action.is_write();
-        if !write || self.multi() {
+        if (!write || self.multi()) && op.retry_same != Some(endpoint) {
             op.excluded.push(endpoint); // it moves to another endpoint (a write too, when any node takes writes)
         }
         if op.attempts >= self.max_attempts(op) || !self.budget.withdraw(now_ms) {

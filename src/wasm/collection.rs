@@ -120,6 +120,7 @@ impl Collection {
         signal: Option<AbortSignal>,
     ) -> Result<JsValue, JsValue> {
         let key = self.driver.new_id();
+        let written_at_ms = now_ms();
         let queue_writes = self.local.options.queue_writes;
         // A document with a queued write takes its next write through the outbox too, so the server sees this
         // client's writes to it in the order they were made.
@@ -131,7 +132,12 @@ impl Collection {
                 WriteKind::Update => Action::Update { collection: self.name.clone(), id: id.clone(), patch: data.clone().unwrap_or_default(), if_version: raw.if_version.clone() },
                 WriteKind::Delete => Action::Delete { collection: self.name.clone(), id: id.clone(), if_version: raw.if_version.clone() },
             };
-            let options = CallOptions { read_preference: None, durability: raw.durability, idempotency_key: Some(key.clone()) };
+            let options = CallOptions {
+                read_preference: None,
+                durability: raw.durability,
+                idempotency_key: Some(key.clone()),
+                written_at_ms: Some(written_at_ms),
+            };
             match self.driver.run(action, options, signal).await {
                 Ok(done) => {
                     let endpoint = self.driver.url(done.endpoint);
@@ -150,7 +156,7 @@ impl Collection {
                 Err(f) => return Err(f.to_js()),
             }
         }
-        let queued = Queued { kind, collection: self.c().to_string(), id, data, if_version: raw.if_version, key };
+        let queued = Queued { kind, collection: self.c().to_string(), id, data, if_version: raw.if_version, key, written_at_ms };
         let doc = queue(&self.driver, &self.local, queued).await;
         if behind_queue && !browser_offline() {
             let (driver, local) = (self.driver.clone(), self.local.clone());

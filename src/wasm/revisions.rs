@@ -14,6 +14,7 @@ use super::local::Local;
 use super::sync::call_resolver;
 use crate::core::document::Version;
 use crate::core::outbox::{pick_revision, RevisionChoice};
+use crate::core::time::parse_rfc3339_ms;
 use crate::core::{Action, CallOptions, CollectionName, Doc, Error, Reply};
 
 /// Settles the conflict between `winner` (the server's pick) and the `conflicts` revisions; resolves to the
@@ -59,7 +60,20 @@ pub async fn settle(
     };
     let losers = versions.iter().enumerate().filter(|(i, _)| *i != keep).map(|(_, d)| d.version.clone()).collect();
     let was_merged = merged.is_some();
-    let resolve = Action::Resolve { collection: collection.clone(), id: id.clone(), keep: versions[keep].clone(), merged, losers };
+    // A merge is as new as the newest version in it; derived from the conflict, so clients agree on it.
+    let updated_at = versions
+        .iter()
+        .max_by_key(|d| parse_rfc3339_ms(&d.updated_at).unwrap_or(i64::MIN))
+        .map(|d| d.updated_at.clone())
+        .unwrap_or_default();
+    let resolve = Action::Resolve {
+        collection: collection.clone(),
+        id: id.clone(),
+        keep: versions[keep].clone(),
+        merged,
+        losers,
+        updated_at,
+    };
     let Reply::Doc(result) = driver.run(resolve, CallOptions::default(), None).await?.reply else {
         return Err(Failure::from(Error::Protocol { message: "a conflict resolution answered with no document".into() }));
     };

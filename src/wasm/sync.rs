@@ -28,6 +28,8 @@ pub struct Queued {
     pub data: Option<Map<String, Value>>,
     pub if_version: Option<Version>,
     pub key: String,
+    /// When the app made the write (its first attempt carried the same time).
+    pub written_at_ms: u64,
 }
 
 /// Queues a write and applies it to the cache; returns the document as it will be once synced (None for a
@@ -38,7 +40,7 @@ pub async fn queue(driver: &Rc<Driver>, local: &Rc<Local>, w: Queued) -> Option<
         WriteKind::Create => None,
         _ => w.if_version.clone().or(base.as_ref().map(|d| d.version.clone())),
     };
-    let now = now_ms();
+    let now = w.written_at_ms;
     let version = driver.router().adapter().predicted_version(base_version.as_ref(), &w.key);
     let data = match w.kind {
         WriteKind::Create | WriteKind::Replace => w.data.clone(),
@@ -108,7 +110,12 @@ async fn drain(driver: &Rc<Driver>, local: &Rc<Local>) -> Result<bool, Failure> 
                 continue;
             }
         };
-        let options = CallOptions { idempotency_key: Some(entry.key.clone()), ..Default::default() };
+        // The edit time travels with the key: a retry that writes again writes the same document.
+        let options = CallOptions {
+            idempotency_key: Some(entry.key.clone()),
+            written_at_ms: Some(entry.edited_at_ms),
+            ..Default::default()
+        };
         match driver.run(action, options, None).await {
             Ok(done) => synced(driver, local, &entry, done.reply).await,
             Err(Failure { error: Error::Conflict { current }, .. }) => {

@@ -242,11 +242,12 @@ describe('concurrent updates at two nodes: conflicts settled per strategy, conve
           ]);
           if (results.some((r) => r.status === 'rejected')) continue; // one saw the other's write first
           mine = results.map((r) => r.value);
+          // Wait until every node has both revisions, so the resolver sees the conflict wherever it reads.
           const deadline = Date.now() + 5000;
           while (Date.now() < deadline) {
-            const d = await raw(2, docPath('c', id));
-            if (d?._conflicts?.length) {
-              winner = d;
+            const copies = await Promise.all([0, 1, 2].map((i) => raw(i, docPath('c', id))));
+            if (copies.every((d) => d?._conflicts?.length)) {
+              winner = copies[2];
               break;
             }
             await sleep(50);

@@ -4,12 +4,14 @@
 //! the CouchDB `_id` `"c:id"`, stored as `{ "collection": "c", "data": {...}, "updatedAt": "<RFC 3339>" }` (the
 //! app's data is nested, so its field names never clash with CouchDB's `_` fields). `version` is `_rev`.
 //!
-//! Writes are two requests to one node. The first reads the current revision and its history
-//! (`GET ?revs=true`); the second writes the child revision with `_bulk_docs` and `new_edits: false`, with a
-//! revision id the client derives from the write's idempotency key (`N+1-hash(key)`). Writing a revision that
-//! exists is a no-op in CouchDB, so a retried write — on the same node or, after failover, on another — can never
-//! apply twice, and a retry that finds its own revision in the document's history knows the first attempt landed.
-//! `ifVersion`, "create only if absent" and merge patches are checked against the revision read first.
+//! Writes are two requests to one node. The first reads every leaf revision with its history
+//! (`GET ?open_revs=all&revs=true`); the second writes the child of the winning revision with `_bulk_docs` and
+//! `new_edits: false`, with a revision id the client derives from the write's idempotency key and the parent
+//! (`N+1-hash(key, parent)`) and a body that is the same on every attempt. Writing a revision that exists is a
+//! no-op in CouchDB and replication carries revisions unchanged, so a write retried on a node that is in the same
+//! state (the node its answer was lost on is tried again first, see the router) lands as the same revision, and a
+//! retry that finds its revision in any leaf's history knows the first attempt landed. `ifVersion`, "create only
+//! if absent" and merge patches are checked against the winner read first.
 //!
 //! Conflicts (two nodes took writes to one document before replicating) show up as `_conflicts` on reads
 //! (`conflicts=true`). Settling one writes tombstones under every losing leaf, and a merged child when a merge
@@ -41,6 +43,43 @@ struct Stored {
     conflicts: Vec<Version>,
 }
 
+/// One leaf of a document's revision tree, as `open_revs=all&revs=true` gives it.
+#[derive(Debug)]
+struct Leaf {
+    rev: Version,
+    /// None for a tombstone.
+    doc: Option<Stored>,
+    history: Vec<String>,
+}
+
+impl Leaf {
+    fn generation(&self) -> u64 {
+        self.rev.rev_parts().map_or(0, |(g, _)| g)
+    }
+
+    /// Whether a revision in this leaf's history was written with `key` (its hash is `hash(key, parent)`).
+    fn written_with(&self, key: &str) -> bool {
+        let top = self.generation();
+        self.history.iter().enumerate().any(|(i, hash)| {
+            let generation = top.saturating_sub(i as u64);
+            let parent = match self.history.get(i + 1) {
+                Some(p) => format!("{}-{p}", generation - 1),
+                None if generation == 1 => String::new(),
+                None => return false, // the history was stemmed here
+            };
+            *hash == rev_hash(&[key, &parent])
+        })
+    }
+}
+
+/// CouchDB's winner: among live leaves the highest generation, then the highest revision id.
+fn winner(leaves: &[Leaf]) -> Option<&Leaf> {
+    leaves.iter().filter(|l| l.doc.is_some()).max_by(|a, b| {
+        let key = |l: &Leaf| (l.generation(), l.rev.rev_parts().map(|(_, h)| h.to_string()).unwrap_or_default());
+        key(a).cmp(&key(b))
+    })
+}
+
 impl CouchDb {
     pub fn new(database: &str) -> CouchDb {
         CouchDb { database: database.to_string() }
@@ -64,21 +103,11 @@ impl CouchDb {
         }
     }
 
-    /// The follow-up write of a create, replace, update or delete, given the revision read first.
-    fn write(&self, url: &str, action: &Action, attempt: &Attempt, current: Option<Stored>) -> Verdict {
+    /// The follow-up write of a create, replace, update or delete, given the document's leaves.
+    fn write(&self, url: &str, action: &Action, attempt: &Attempt, leaves: Vec<Leaf>) -> Verdict {
         let Some(key) = attempt.key else {
             return Verdict::Final(Error::Protocol { message: "a write needs an idempotency key".into() });
         };
-        let hash = rev_hash(&[key]);
-        if let Some(c) = &current {
-            if c.history.iter().any(|h| *h == hash) {
-                // An earlier attempt of this very write landed (here, or on a node that replicated it here).
-                return match action {
-                    Action::Delete { .. } => Verdict::done(Reply::Deleted),
-                    _ => Verdict::done(Reply::Doc(c.doc.clone())),
-                };
-            }
-        }
         let (collection, id) = match action {
             Action::Create { collection, id, .. }
             | Action::Replace { collection, id, .. }
@@ -86,22 +115,28 @@ impl CouchDb {
             | Action::Delete { collection, id, .. } => (collection, id),
             _ => return Verdict::Final(Error::Protocol { message: format!("{url}: not a write") }),
         };
+        let name = || format!("{}/{id}", collection.as_str());
+        if let Some(mine) = leaves.iter().find(|l| l.written_with(key)) {
+            // An earlier attempt of this very write landed (here, or on a node that replicated it here).
+            return match (action, &mine.doc, winner(&leaves)) {
+                (Action::Delete { .. }, _, _) => Verdict::done(Reply::Deleted),
+                (_, Some(d), _) => Verdict::done(Reply::Doc(d.doc.clone())),
+                (_, None, Some(w)) => Verdict::done(Reply::Doc(w.doc.as_ref().map(|d| d.doc.clone()).expect("live"))),
+                (_, None, None) => Verdict::Final(Error::NotFound { message: format!("{} was deleted after this write", name()) }),
+            };
+        }
+        let current = winner(&leaves).and_then(|l| l.doc.as_ref());
         if let Some(expected) = action.if_version() {
-            if current.as_ref().map(|c| &c.doc.version) != Some(expected) {
+            if current.map(|c| &c.doc.version) != Some(expected) {
                 return Verdict::Final(Error::Conflict { current: current.map(|c| c.doc.to_value()) });
             }
         }
-        let data = match (action, &current) {
-            (Action::Create { .. }, Some(_)) => {
-                return Verdict::Final(Error::AlreadyExists { message: format!("{}/{id} exists", collection.as_str()) })
-            }
-            (Action::Update { .. }, None) | (Action::Delete { .. }, None) if !attempt.retried => {
-                return Verdict::Final(Error::NotFound { message: format!("{}/{id} does not exist", collection.as_str()) })
-            }
-            // A retried delete that finds nothing: an earlier attempt (or another writer) deleted it.
-            (Action::Delete { .. }, None) => return Verdict::done(Reply::Deleted),
-            (Action::Update { .. }, None) => {
-                return Verdict::Final(Error::NotFound { message: format!("{}/{id} was deleted meanwhile", collection.as_str()) })
+        let data = match (action, current) {
+            (Action::Create { .. }, Some(_)) => return Verdict::Final(Error::AlreadyExists { message: format!("{} exists", name()) }),
+            // A retried delete that finds only tombstones: the document is gone, as asked.
+            (Action::Delete { .. }, None) if attempt.retried && !leaves.is_empty() => return Verdict::done(Reply::Deleted),
+            (Action::Update { .. } | Action::Delete { .. }, None) => {
+                return Verdict::Final(Error::NotFound { message: format!("{} does not exist on {url}", name()) })
             }
             (Action::Create { data, .. }, None) | (Action::Replace { data, .. }, _) => Some(data.clone()),
             (Action::Update { patch, .. }, Some(c)) => {
@@ -111,14 +146,15 @@ impl CouchDb {
             }
             _ => None, // delete
         };
-        let (generation, parents) = match &current {
-            Some(c) => (c.doc.version.rev_parts().map_or(1, |(g, _)| g + 1), c.history.clone()),
-            None => (1, Vec::new()),
+        let (generation, parent, parents) = match current {
+            Some(c) => (c.doc.version.rev_parts().map_or(1, |(g, _)| g + 1), c.doc.version.to_string(), c.history.clone()),
+            None => (1, String::new(), Vec::new()),
         };
+        let hash = rev_hash(&[key, &parent]);
         let rev = format!("{generation}-{hash}");
         let mut ids = vec![hash];
         ids.extend(parents);
-        let updated_at = format_rfc3339_ms(attempt.now_ms as i64);
+        let updated_at = format_rfc3339_ms(attempt.written_at_ms as i64);
         let mut body = Map::new();
         body.insert("_id".into(), Value::String(couch_id(collection, id)));
         body.insert("_rev".into(), Value::String(rev.clone()));
@@ -139,8 +175,8 @@ impl CouchDb {
     }
 
     /// The `_bulk_docs` that settles a revision conflict.
-    fn resolve(&self, action: &Action, now_ms: u64) -> Result<(Call, Reply), Error> {
-        let Action::Resolve { collection, id, keep, merged, losers } = action else {
+    fn resolve(&self, action: &Action) -> Result<(Call, Reply), Error> {
+        let Action::Resolve { collection, id, keep, merged, losers, updated_at } = action else {
             return Err(Error::Protocol { message: "not a resolution".into() });
         };
         let cid = couch_id(collection, id);
@@ -158,7 +194,7 @@ impl CouchDb {
                 let text = serde_json::to_string(data).unwrap_or_default();
                 let hash = rev_hash(&["replikit:resolve:merge", &keep.version.to_string(), &text]);
                 let rev = format!("{}-{hash}", generation + 1);
-                let updated_at = format_rfc3339_ms(now_ms as i64);
+                let updated_at = updated_at.clone();
                 docs.push(serde_json::json!({
                     "_id": cid, "_rev": rev, "_revisions": { "start": generation + 1, "ids": [hash, parent] },
                     "collection": collection.as_str(), "data": data, "updatedAt": updated_at,
@@ -193,7 +229,7 @@ impl Adapter for CouchDb {
         Ok(HealthReport { node_id, role: Role::Primary, term: 0, position, lag_ms: None, read_only: false })
     }
 
-    fn request(&self, action: &Action, attempt: &Attempt) -> Result<Call, Error> {
+    fn request(&self, action: &Action, _attempt: &Attempt) -> Result<Call, Error> {
         Ok(match action {
             // No If-None-Match: CouchDB's and PouchDB Server's default CORS settings do not allow the header, so a
             // browser's preflight would fail. The revision is compared when the answer comes instead.
@@ -217,14 +253,18 @@ impl Adapter for CouchDb {
             Action::Create { collection, id, .. }
             | Action::Replace { collection, id, .. }
             | Action::Update { collection, id, .. }
-            | Action::Delete { collection, id, .. } => Call::get(format!("{}?revs=true", self.doc_path(collection, id))),
+            | Action::Delete { collection, id, .. } => {
+                let mut call = Call::get(format!("{}?open_revs=all&revs=true", self.doc_path(collection, id)));
+                call.headers.push(("accept".into(), "application/json".into()));
+                call
+            }
             Action::Revisions { collection, id, revs } => {
                 let list = Value::Array(revs.iter().map(Version::to_json).collect()).to_string();
                 let mut call = Call::get(format!("{}?open_revs={}", self.doc_path(collection, id), encode_segment(&list)));
                 call.headers.push(("accept".into(), "application/json".into()));
                 call
             }
-            Action::Resolve { .. } => self.resolve(action, attempt.now_ms)?.0,
+            Action::Resolve { .. } => self.resolve(action)?.0,
         })
     }
 
@@ -240,7 +280,7 @@ impl Adapter for CouchDb {
             return written(url, &response, f.reply.clone());
         }
         if let Action::Resolve { .. } = action {
-            return match self.resolve(action, attempt.now_ms) {
+            return match self.resolve(action) {
                 Ok((_, reply)) => written(url, &response, reply),
                 Err(e) => Verdict::Final(e),
             };
@@ -269,7 +309,7 @@ impl Adapter for CouchDb {
             return match action {
                 Action::Get { .. } => Verdict::done(Reply::Missing),
                 Action::Revisions { .. } => Verdict::done(Reply::Versions(Vec::new())),
-                _ => self.write(url, action, attempt, None),
+                _ => self.write(url, action, attempt, Vec::new()), // no record of it at all
             };
         }
         if status == 304 {
@@ -278,31 +318,33 @@ impl Adapter for CouchDb {
         if status != 200 {
             return Verdict::Final(unexpected(url, &response));
         }
-        if let Action::Revisions { .. } = action {
-            return match parse_revisions(url, collection, id, &response.body) {
-                Ok(docs) => Verdict::done(Reply::Versions(docs)),
-                Err(e) => Verdict::Failed(e),
-            };
-        }
-        let stored = match json(url, &response.body).and_then(|v| stored(url, collection, id, v)) {
-            Ok(s) => s,
-            Err(e) => return Verdict::Failed(e),
-        };
         match action {
+            Action::Revisions { .. } => match parse_leaves(url, collection, id, &response.body) {
+                Ok(leaves) => Verdict::done(Reply::Versions(leaves.into_iter().filter_map(|l| l.doc.map(|d| d.doc)).collect())),
+                Err(e) => Verdict::Failed(e),
+            },
             Action::Get { if_none_match, .. } => {
+                let stored = match json(url, &response.body).and_then(|v| stored(url, collection, id, v)) {
+                    Ok(s) => s,
+                    Err(e) => return Verdict::Failed(e),
+                };
                 // The same revision means the same document (see `request` on If-None-Match).
                 if if_none_match.as_ref() == Some(&stored.doc.version) && stored.conflicts.is_empty() {
                     return Verdict::done(Reply::NotModified);
                 }
                 Verdict::Done { reply: Reply::Doc(stored.doc), raw: None, conflicts: stored.conflicts }
             }
-            _ => self.write(url, action, attempt, Some(stored)),
+            _ => match parse_leaves(url, collection, id, &response.body) {
+                Ok(leaves) => self.write(url, action, attempt, leaves),
+                Err(e) => Verdict::Failed(e),
+            },
         }
     }
 
     fn predicted_version(&self, base: Option<&Version>, key: &str) -> Version {
         let generation = base.and_then(Version::rev_parts).map_or(1, |(g, _)| g + 1);
-        Version::Rev(format!("{generation}-{}", rev_hash(&[key])))
+        let parent = base.map(Version::to_string).unwrap_or_default();
+        Version::Rev(format!("{generation}-{}", rev_hash(&[key, &parent])))
     }
 }
 
@@ -439,19 +481,26 @@ fn parse_page(url: &str, collection: &CollectionName, limit: Option<u32>, after:
     Ok(Page { items, next, conflicted })
 }
 
-/// `open_revs` results: the live documents among them.
-fn parse_revisions(url: &str, collection: &CollectionName, id: &str, body: &str) -> Result<Vec<Doc>, Error> {
+/// `open_revs` results: every leaf found (`{"missing": rev}` entries are not on this node yet).
+fn parse_leaves(url: &str, collection: &CollectionName, id: &str, body: &str) -> Result<Vec<Leaf>, Error> {
     let v = json(url, body)?;
     let items = v.as_array().ok_or_else(|| protocol_error(url, "open_revs must answer an array"))?;
-    let mut docs = Vec::new();
+    let mut leaves = Vec::new();
     for item in items {
-        let Some(doc) = item.get("ok") else { continue }; // {"missing": rev}: not on this node (yet)
-        if doc.get("_deleted").and_then(Value::as_bool) == Some(true) {
-            continue;
-        }
-        docs.push(stored(url, collection, id, doc.clone())?.doc);
+        let Some(doc) = item.get("ok") else { continue };
+        let rev = doc.get("_rev").and_then(Value::as_str).and_then(Version::parse_rev);
+        let Some(rev) = rev else { return Err(protocol_error(url, format!("document {}:{id}: `_rev` is not a revision", collection.as_str()))) };
+        let history = doc
+            .get("_revisions")
+            .and_then(|r| r.get("ids"))
+            .and_then(Value::as_array)
+            .map(|ids| ids.iter().filter_map(Value::as_str).map(String::from).collect())
+            .unwrap_or_default();
+        let live = doc.get("_deleted").and_then(Value::as_bool) != Some(true);
+        let doc = if live { Some(stored(url, collection, id, doc.clone())?) } else { None };
+        leaves.push(Leaf { rev, doc, history });
     }
-    Ok(docs)
+    Ok(leaves)
 }
 
 #[cfg(test)]
@@ -461,7 +510,7 @@ mod tests {
     use serde_json::json;
 
     fn attempt(key: &str, retried: bool) -> Attempt<'_> {
-        Attempt { key: Some(key), durability: Durability::Local, min_position: None, now_ms: 1_795_000_000_000, retried }
+        Attempt { key: Some(key), durability: Durability::Local, min_position: None, written_at_ms: 1_795_000_000_000, retried }
     }
 
     fn ok(body: Value) -> Response {
@@ -476,10 +525,15 @@ mod tests {
         v.as_object().unwrap().clone()
     }
 
-    fn current(rev: &str, ids: &[&str]) -> Response {
+    fn leaf(rev: &str, ids: &[&str]) -> Value {
         let start: u64 = rev.split('-').next().unwrap().parse().unwrap();
-        ok(json!({"_id": "notes:a", "_rev": rev, "_revisions": {"start": start, "ids": ids},
-            "collection": "notes", "data": {"t": 1, "keep": true}, "updatedAt": "2026-11-22T10:00:00.000Z"}))
+        json!({"ok": {"_id": "notes:a", "_rev": rev, "_revisions": {"start": start, "ids": ids},
+            "collection": "notes", "data": {"t": 1, "keep": true}, "updatedAt": "2026-11-22T10:00:00.000Z"}})
+    }
+
+    /// An `open_revs=all&revs=true` answer with one live leaf.
+    fn current(rev: &str, ids: &[&str]) -> Response {
+        ok(json!([leaf(rev, ids)]))
     }
 
     fn follow_up(v: Verdict) -> FollowUp {
@@ -494,19 +548,21 @@ mod tests {
         let a = CouchDb::new("app");
         let update = Action::Update { collection: c(), id: "a".into(), patch: data(json!({"t": 2})), if_version: None };
         let first = a.request(&update, &attempt("k1", false)).unwrap();
-        assert_eq!((first.method, first.path.as_str()), (Method::Get, "/app/notes%3Aa?revs=true"));
+        assert_eq!((first.method, first.path.as_str()), (Method::Get, "/app/notes%3Aa?open_revs=all&revs=true"));
         let f = follow_up(a.interpret("u", &update, &attempt("k1", false), None, current("2-bb", &["bb", "aa"])));
         let body: Value = serde_json::from_str(f.call.body.as_deref().unwrap()).unwrap();
-        let hash = rev_hash(&["k1"]);
+        let hash = rev_hash(&["k1", "2-bb"]);
         assert_eq!(body["new_edits"], false);
         assert_eq!(body["docs"][0]["_rev"], format!("3-{hash}"));
         assert_eq!(body["docs"][0]["_revisions"], json!({"start": 3, "ids": [hash, "bb", "aa"]}));
         assert_eq!(body["docs"][0]["data"], json!({"t": 2, "keep": true}), "the merge patch applied to the current data");
+        assert_eq!(body["docs"][0]["updatedAt"], "2026-11-18T11:06:40.000Z", "the time the write was made");
         match &f.reply {
             Reply::Doc(d) => assert_eq!(d.version, Version::Rev(format!("3-{hash}"))),
             other => panic!("{other:?}"),
         }
         assert_eq!(a.predicted_version(Some(&Version::Rev("2-bb".into())), "k1"), Version::Rev(format!("3-{hash}")));
+        assert_eq!(a.predicted_version(None, "k1"), Version::Rev(format!("1-{}", rev_hash(&["k1", ""]))));
         // The write's answer: [] from CouchDB, per-document results from others; an error entry fails it.
         let done = a.interpret("u", &update, &attempt("k1", false), Some(&f), Response { status: 201, body: "[]".into(), ..Default::default() });
         assert_eq!(done, Verdict::done(f.reply.clone()));
@@ -517,15 +573,22 @@ mod tests {
     #[test]
     fn a_retry_that_finds_its_own_revision_does_not_write_again() {
         let a = CouchDb::new("app");
-        let hash = rev_hash(&["k1"]);
+        let hash = rev_hash(&["k1", "2-bb"]);
         let replace = Action::Replace { collection: c(), id: "a".into(), data: data(json!({"t": 9})), if_version: None };
         // The first attempt landed and someone wrote over it since: still ours, nothing to send.
         let v = a.interpret("u", &replace, &attempt("k1", true), None, current("4-dd", &["dd", &hash, "bb", "aa"]));
         assert!(matches!(v, Verdict::Done { reply: Reply::Doc(_), .. }), "{v:?}");
+        // ... also when it is on a losing branch of a conflict.
+        let both = ok(json!([leaf("3-zz", &["zz", "bb", "aa"]), leaf(&format!("3-{hash}"), &[&hash, "bb", "aa"])]));
+        assert!(matches!(a.interpret("u", &replace, &attempt("k1", true), None, both), Verdict::Done { .. }));
+        // The same key over another parent is another revision (never the same id under two parents).
+        assert!(matches!(a.interpret("u", &replace, &attempt("k1", true), None, current("2-cc", &["cc", "aa"])), Verdict::FollowUp(_)));
         let delete = Action::Delete { collection: c(), id: "a".into(), if_version: None };
-        let gone = Response { status: 404, body: r#"{"error":"not_found","reason":"deleted"}"#.into(), ..Default::default() };
-        assert_eq!(a.interpret("u", &delete, &attempt("k2", true), None, gone.clone()), Verdict::done(Reply::Deleted));
-        assert!(matches!(a.interpret("u", &delete, &attempt("k2", false), None, gone), Verdict::Final(Error::NotFound { .. })));
+        let tomb = ok(json!([{"ok": {"_id": "notes:a", "_rev": "3-xx", "_deleted": true, "_revisions": {"start": 3, "ids": ["xx", "bb", "aa"]}}}]));
+        assert_eq!(a.interpret("u", &delete, &attempt("k2", true), None, tomb.clone()), Verdict::done(Reply::Deleted), "gone, as asked");
+        assert!(matches!(a.interpret("u", &delete, &attempt("k2", false), None, tomb), Verdict::Final(Error::NotFound { .. })));
+        let never = Response { status: 404, body: r#"{"error":"not_found","reason":"missing"}"#.into(), ..Default::default() };
+        assert!(matches!(a.interpret("u", &delete, &attempt("k2", true), None, never), Verdict::Final(Error::NotFound { .. })), "this node never had it");
     }
 
     #[test]
@@ -540,7 +603,7 @@ mod tests {
         assert!(matches!(a.interpret("u", &create, &attempt("k", false), None, current("1-aa", &["aa"])), Verdict::Final(Error::AlreadyExists { .. })));
         let missing = Response { status: 404, body: r#"{"error":"not_found","reason":"missing"}"#.into(), ..Default::default() };
         let f = follow_up(a.interpret("u", &create, &attempt("k", false), None, missing));
-        assert!(f.call.body.unwrap().contains(&format!("\"1-{}\"", rev_hash(&["k"]))));
+        assert!(f.call.body.unwrap().contains(&format!("\"1-{}\"", rev_hash(&["k", ""]))));
         let no_db = Response { status: 404, body: r#"{"error":"not_found","reason":"no_db_file"}"#.into(), ..Default::default() };
         assert!(matches!(a.interpret("u", &create, &attempt("k", false), None, no_db), Verdict::Failed(_)), "another node may have it");
     }
@@ -561,7 +624,8 @@ mod tests {
             assert!(matches!(a.interpret("u", &get, &attempt("k", false), None, ok(foreign.clone())), Verdict::Failed(Error::Protocol { .. })), "{foreign}");
         }
         let same = Action::Get { collection: c(), id: "a".into(), if_none_match: Some(Version::Rev("1-aa".into())) };
-        assert_eq!(a.interpret("u", &same, &attempt("k", false), None, current("1-aa", &["aa"])), Verdict::done(Reply::NotModified));
+        let doc = ok(leaf("1-aa", &["aa"])["ok"].clone());
+        assert_eq!(a.interpret("u", &same, &attempt("k", false), None, doc), Verdict::done(Reply::NotModified));
     }
 
     #[test]
@@ -591,6 +655,7 @@ mod tests {
             keep: keep.clone(),
             merged,
             losers: vec![Version::Rev("2-cc".into()), Version::Rev("3-dd".into())],
+            updated_at: "2026-11-22T10:00:00.000Z".into(),
         };
         let one = a.request(&resolve(None), &attempt("k1", false)).unwrap();
         let two = a.request(&resolve(None), &attempt("k2", false)).unwrap();

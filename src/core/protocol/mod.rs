@@ -127,7 +127,9 @@ pub struct Attempt<'a> {
     pub durability: Durability,
     /// Read-your-writes: the session's highest written position (protocol v1).
     pub min_position: Option<u64>,
-    pub now_ms: u64,
+    /// When the write was made: the same on every attempt (and for a queued write, its edit time), so a retry
+    /// that writes again writes the same bytes.
+    pub written_at_ms: u64,
     /// Whether an earlier attempt of this call may have reached a server.
     pub retried: bool,
 }
