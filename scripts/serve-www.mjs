@@ -1,8 +1,10 @@
 // The demo's web server (`npm start` runs it; no dependencies): serves the dashboard in www/, the built package's
-// dist/ at /replikit/ (as an app would get it from a CDN or a bundler), the cluster's endpoints at /config.json,
-// and proxies /admin/* to the dev cluster's admin API, adding the bearer token so that it never reaches the browser.
+// dist/ at /replikit/ (as an app would get it from a CDN or a bundler), the cluster's kind (topology, protocol,
+// database) and endpoints at /config.json, and proxies /admin/* to the dev cluster's admin API, adding the bearer
+// token so that it never reaches the browser. Either dev cluster: `replikit-server dev-cluster` (primary-replica,
+// PostgreSQL) or `server/couchdb/cluster.mjs` (multi-primary, CouchDB protocol); both have the same admin API shape.
 //
-//   REPLIKIT_CLUSTER_FILE=<the dev-cluster's JSON line> [REPLIKIT_WWW_PORT=8080] node scripts/serve-www.mjs
+//   REPLIKIT_CLUSTER_FILE=<the dev cluster's JSON line> [REPLIKIT_WWW_PORT=8080] node scripts/serve-www.mjs
 //
 // Listens on 127.0.0.1 only. With --stop-on-stdin-close it also exits when stdin closes (so a killed parent
 // cannot leave it behind). With REPLIKIT_WWW_READY_FILE set it writes its URL there once listening.
@@ -29,8 +31,12 @@ if (!clusterFile) {
 }
 const cluster = JSON.parse(readFileSync(clusterFile, 'utf8'));
 const port = Number(process.env.REPLIKIT_WWW_PORT ?? 8080);
-// What the browser may know: the gateways, and a run id so each cluster gets a fresh IndexedDB cache.
+// What the browser may know: the cluster's kind (the PG dev cluster's JSON has none: primary-replica), the
+// endpoints, and a run id so each cluster gets a fresh IndexedDB cache.
 const config = JSON.stringify({
+  topology: cluster.topology ?? 'primary-replica',
+  protocol: cluster.protocol ?? 'replikit',
+  database: cluster.database ?? null,
   endpoints: cluster.endpoints,
   nodes: cluster.nodes.map(({ nodeId, url }) => ({ nodeId, url })),
   runId: `${cluster.pid}-${String(cluster.dataDir ?? '').split(/[/\\]/).pop()}`,

@@ -2,25 +2,37 @@
 # `npm start`: bootstraps and builds what is missing, starts the dev cluster (PostgreSQL primary + 2 standbys
 # with synchronous replication, behind replikit-server gateways on 7100-7102, admin API on 7200), serves the
 # dashboard in www/ on http://127.0.0.1:8080, and stops everything on Ctrl-C.
+# `npm run start:couchdb`, which is `REPLIKIT_TOPOLOGY=multi-primary npm start`: the same with the multi-primary
+# CouchDB-protocol dev cluster instead (server/couchdb/cluster.mjs: PouchDB Server nodes c0, c1, c2 on 7300-7302
+# that all take writes and replicate to each other, admin API on 7400; no replikit-server, no PostgreSQL).
+#   REPLIKIT_TOPOLOGY      primary-replica (default) or multi-primary
 #   REPLIKIT_WWW_PORT      the dashboard's port (default 8080; 0 = a free one)
-#   REPLIKIT_CLUSTER_PORT  n0's gateway port (default 7100; 0 = free ports for every node and the admin API)
-#   REPLIKIT_STATE_FILE    the dev cluster's state file (default: the one `replikit-server ctl` reads)
+#   REPLIKIT_CLUSTER_PORT  the first node's port (default 7100, multi-primary 7300; the admin API is on that + 100;
+#                          0 = free ports for every node and the admin API)
+#   REPLIKIT_STATE_FILE    the dev cluster's state file (default: the one `replikit-server ctl` reads;
+#                          multi-primary: replikit-couch-cluster.json in the same directory)
 #   REPLIKIT_START_NO_BUILD=1  skip bootstrap and builds (the demo tests: scripts/test.sh built everything)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 server=${REPLIKIT_SERVER_BIN:-target/debug/replikit-server}
 
+topology=${REPLIKIT_TOPOLOGY:-primary-replica}
+case "$topology" in
+  primary-replica) default_port=7100; state_name=replikit-dev-cluster.json; cluster_cmd=dev-cluster ;;
+  multi-primary) default_port=7300; state_name=replikit-couch-cluster.json; cluster_cmd=couchdb/cluster.mjs ;;
+  *) echo "replikit: REPLIKIT_TOPOLOGY must be primary-replica or multi-primary, not '$topology'"; exit 2 ;;
+esac
 www_port=${REPLIKIT_WWW_PORT:-8080}
-cluster_port=${REPLIKIT_CLUSTER_PORT:-7100}
+cluster_port=${REPLIKIT_CLUSTER_PORT:-$default_port}
 # The dev cluster's default state file, as `replikit-server ctl` finds it.
-if [ -n "${XDG_RUNTIME_DIR:-}" ] && [ -d "$XDG_RUNTIME_DIR" ]; then default_state=$XDG_RUNTIME_DIR/replikit-dev-cluster.json
-else default_state=/tmp/replikit-dev-cluster.json; fi
+if [ -n "${XDG_RUNTIME_DIR:-}" ] && [ -d "$XDG_RUNTIME_DIR" ]; then default_state=$XDG_RUNTIME_DIR/$state_name
+else default_state=/tmp/$state_name; fi
 state=${REPLIKIT_STATE_FILE:-$default_state}
 
 # Refuse clearly when a demo (or another dev cluster) already runs, or a port we need is taken.
 if [ -f "$state" ]; then
   pid=$(sed -n 's/.*"pid": *\([0-9][0-9]*\).*/\1/p' "$state" 2>/dev/null || true)
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && grep -qa dev-cluster "/proc/$pid/cmdline" 2>/dev/null; then
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && grep -qa "$cluster_cmd" "/proc/$pid/cmdline" 2>/dev/null; then
     echo "replikit: a demo is already running (pid $pid); stop it with Ctrl-C in its terminal"
     exit 1
   fi
@@ -41,15 +53,25 @@ if [ "${REPLIKIT_START_NO_BUILD:-}" != 1 ]; then
   if [ ! -f dist/replikit.wasm ] || [ -n "$(find src js Cargo.toml Cargo.lock -newer dist/BUILD -print -quit 2>/dev/null)" ]; then
     node scripts/build.mjs
   fi
-  echo "start: building replikit-server (the gateway and dev cluster)"
-  cargo build -p replikit-server --quiet
+  if [ "$topology" = primary-replica ]; then
+    echo "start: building replikit-server (the gateway and dev cluster)"
+    cargo build -p replikit-server --quiet
+  fi
 fi
 
 work=$(mktemp -d)
 cluster=""; www=""
+lifeline=""
+running() { [ -r "/proc/$1/status" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null; }
 cleanup() {
   trap - EXIT INT TERM
   [ -n "$www" ] && kill -TERM "$www" 2>/dev/null || true
+  if [ -n "$cluster" ] && [ -n "$lifeline" ] && [ "$topology" = multi-primary ]; then
+    # Closing the lifeline stops the CouchDB cluster as SIGTERM would, but without cutting short a stop that a
+    # terminal's Ctrl-C (SIGINT to the whole process group) already began: a second signal makes it exit at once.
+    exec 3>&-
+    for _ in $(seq 1 100); do running "$cluster" || break; sleep 0.1; done
+  fi
   [ -n "$cluster" ] && kill -TERM "$cluster" 2>/dev/null || true
   [ -n "$www" ] && wait "$www" 2>/dev/null || true
   [ -n "$cluster" ] && wait "$cluster" 2>/dev/null || true
@@ -62,11 +84,18 @@ trap 'cleanup; exit 143' TERM
 # Both children read a FIFO whose only writer is this script (fd 3): if this script dies, even by SIGKILL,
 # they see end-of-file and stop, so nothing is left behind.
 mkfifo "$work/lifeline"
-echo "start: starting the dev cluster (primary n0 + replicas n1, n2, synchronous replication)"
-"$server" dev-cluster --port "$cluster_port" --replication sync --json --stop-on-stdin-close \
-  --state-file "$state" <"$work/lifeline" >"$work/cluster.json" 2>"$work/cluster.log" &
+if [ "$topology" = multi-primary ]; then
+  echo "start: starting the multi-primary dev cluster (PouchDB Server nodes c0, c1, c2: all writable, replicating to each other)"
+  node server/couchdb/cluster.mjs --port "$cluster_port" --stop-on-stdin-close \
+    --state-file "$state" <"$work/lifeline" >"$work/cluster.json" 2>"$work/cluster.log" &
+else
+  echo "start: starting the dev cluster (primary n0 + replicas n1, n2, synchronous replication)"
+  "$server" dev-cluster --port "$cluster_port" --replication sync --json --stop-on-stdin-close \
+    --state-file "$state" <"$work/lifeline" >"$work/cluster.json" 2>"$work/cluster.log" &
+fi
 cluster=$!
 exec 3>"$work/lifeline"
+lifeline=open
 for _ in $(seq 1 600); do
   [ -s "$work/cluster.json" ] && break
   kill -0 "$cluster" 2>/dev/null || { cat "$work/cluster.log"; echo "start: the dev cluster failed to start"; exit 1; }
@@ -87,7 +116,24 @@ endpoints=$(sed -n 's/.*"endpoints": *\[\([^]]*\)\].*/\1/p' "$work/cluster.json"
 ctl="$server ctl"
 [ "$state" = "$default_state" ] || ctl="$ctl --state-file $state"
 
-cat <<EOF
+if [ "$topology" = multi-primary ]; then
+  admin=$(sed -n 's/.*"adminUrl": *"\([^"]*\)".*/\1/p' "$work/cluster.json")
+  cat <<EOF
+
+  Replikit demo, multi-primary (CouchDB protocol): open $url
+  (nodes: $endpoints; admin API: $admin, its bearer token is in $state)
+
+  Three things to try:
+    1. Kill the node marked "session writes" (Operator column): the next write goes to another node at once and
+       nothing is promoted. Start it again: it catches up with what was written meanwhile.
+    2. Take the client offline and add a note: it is "pending" until you go back online, then it syncs.
+    3. Hang a node: its requests time out, the client marks it down and carries on with the others; unhang it.
+
+  Ctrl-C stops the dashboard and the dev cluster.
+
+EOF
+else
+  cat <<EOF
 
   Replikit demo: open $url
   (gateways: $endpoints)
@@ -102,6 +148,7 @@ cat <<EOF
   Ctrl-C stops the dashboard and the dev cluster.
 
 EOF
+fi
 
 set +e
 wait -n "$cluster" "$www"

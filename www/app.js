@@ -1,6 +1,8 @@
 // The Replikit demo dashboard. It uses the package exactly as an app would: `createClient` with public options,
 // `db.topology()`, events, and a collection. The one wrapper is the public `fetch` option: it records which node
 // answered each request (X-Replikit-Node) for the chart, and fails every request while "Client offline" is on.
+// /config.json says which dev cluster runs: primary-replica (the gateway over PostgreSQL, `npm start`) or
+// multi-primary (CouchDB-protocol nodes that all take writes, `npm run start:couchdb`).
 import { createClient, version } from '/replikit/index.js';
 import { TrafficChart } from './chart.js';
 import { TopologyView } from './topology.js';
@@ -9,6 +11,7 @@ const $ = (id) => document.getElementById(id);
 const PALETTE = ['var(--n0)', 'var(--n1)', 'var(--n2)', '#ae3ec9', '#1098ad', '#74b816'];
 
 const config = await (await fetch('/config.json')).json();
+const multi = config.topology === 'multi-primary';
 const nodeIds = config.nodes.map((n) => n.nodeId);
 const nodeOfUrl = new Map(config.nodes.map((n) => [new URL(n.url).origin, n.nodeId]));
 const colorOf = (nodeId) => PALETTE[nodeIds.indexOf(nodeId) % PALETTE.length] ?? '#888';
@@ -22,12 +25,12 @@ async function dashboardFetch(input, init) {
   if (offline) throw new TypeError('offline (dashboard toggle)');
   const url = new URL(input instanceof Request ? input.url : String(input));
   const method = (init?.method ?? (input instanceof Request ? input.method : 'GET')).toUpperCase();
-  const kind = url.pathname === '/v1/health' ? null : method === 'GET' ? 'read' : 'write';
+  const [kind, prep] = multi ? couchKind(url, method) : [url.pathname === '/v1/health' ? null : method === 'GET' ? 'read' : 'write', false];
   try {
     const response = await fetch(input, init);
     const node = response.headers.get('x-replikit-node') ?? nodeOfUrl.get(url.origin) ?? null;
     const ok = response.status < 500 && response.status !== 421;
-    if (kind) {
+    if (kind && !(prep && ok)) {
       chart.record(kind, node, ok);
       if (ok) lastServed[kind].innerHTML = `last from <b style="color:${colorOf(node)}">${node}</b>`;
     }
@@ -38,18 +41,54 @@ async function dashboardFetch(input, init) {
   }
 }
 
-const db = await createClient({
-  endpoints: config.nodes.map((n, i) => ({ url: n.url, role: i === 0 ? 'primary' : 'replica' })),
+/**
+ * CouchDB protocol: `GET /{db}` is the health check; a write is `GET ?revs=true` (or `?open_revs` when settling a
+ * conflict) then `POST _bulk_docs`, charted once, as the POST (the GET only when it fails). [kind, prep].
+ */
+function couchKind(url, method) {
+  if (method === 'GET' && url.pathname === `/${config.database}`) return [null, false];
+  if (method !== 'GET') return ['write', false];
+  return url.searchParams.has('revs') || url.searchParams.has('open_revs') ? ['write', true] : ['read', false];
+}
+
+const common = {
   health: { intervalMs: 250, timeoutMs: 500 },
   requestTimeoutMs: 1500,
-  primaryWaitMs: 2000, // how long a write waits for a primary before it is queued offline
+  primaryWaitMs: 2000, // how long a write waits for a primary (multi-primary: any writable node) before it is queued offline
   offline: { queueWrites: true },
   cache: { name: `replikit-demo-${config.runId}` },
   fetch: dashboardFetch,
-});
+};
+const db = await createClient(multi
+  // Every node takes writes: no roles; readPreference is 'nearest' (the default) and durability does not apply.
+  ? { topology: 'multi-primary', protocol: config.protocol, database: config.database, endpoints: config.nodes.map((n) => ({ url: n.url })), ...common }
+  : { endpoints: config.nodes.map((n, i) => ({ url: n.url, role: i === 0 ? 'primary' : 'replica' })), ...common });
 $('version').textContent = version();
 const notes = db.collection('notes');
 const traffic = db.collection('traffic');
+
+/** A version as shown: the counter (`v7`), or a CouchDB revision shortened (`rev 3-9f2c1a`, full in the title). */
+const shortVersion = (v) => (typeof v === 'string' ? `rev ${v.slice(0, v.indexOf('-') + 7)}` : `v${v}`);
+
+// Multi-primary: the node that took this session's last write. The client keeps writing (and reading) there while
+// it is up, else it picks the nearest writable node. Known from each write's result (`meta.endpoint`).
+let sessionUrl = null;
+function wrote(doc) {
+  if (!multi || !doc?.meta?.endpoint || doc.meta.pending || doc.meta.endpoint === sessionUrl) return;
+  sessionUrl = doc.meta.endpoint;
+  renderTopology(false);
+}
+
+if (multi) {
+  $('mode').hidden = false;
+  $('mode').textContent = `multi-primary · ${config.protocol === 'couchdb' ? 'CouchDB' : config.protocol} · every node takes writes`;
+  $('subtitle').textContent = 'a CRUD client in your browser, against a live multi-primary cluster of PouchDB Server nodes';
+  $('autofailover-toggle').hidden = true; // nothing is ever promoted
+  $('topology').classList.add('multi'); // no term, no lag: CouchDB has neither
+  $('position-head').textContent = 'Update seq';
+  $('notes-hint').innerHTML = `The collection <code>notes</code> in the database <code></code>: writes go to the nearest node, then stay (reads too) on the node that took the session's last write while it is up.`;
+  $('notes-hint').querySelectorAll('code')[1].textContent = config.database;
+}
 
 // ---- Event log -------------------------------------------------------------------------------------------
 const events = $('events');
@@ -69,16 +108,30 @@ const node = (url) => nodeOfUrl.get(url && new URL(url).origin) ?? url ?? 'none'
 const what = (w) => `${w.kind} ${w.collection}/${w.id.slice(-8)}`;
 db.on('primary', ({ url, term }) => log('primary', url ? `writes now go to ${node(url)} (term ${term})` : 'no usable primary'));
 db.on('endpointDown', (e) => log('endpointDown', `${node(e.url)} is down${e.lastError ? `: ${e.lastError}` : ''}`));
-db.on('endpointUp', (e) => log('endpointUp', `${node(e.url)} is up (${e.role ?? '?'}, term ${e.term ?? '?'})`));
+db.on('endpointUp', (e) => log('endpointUp', multi ? `${node(e.url)} is up (${e.writable ? 'writable' : e.role ?? '?'})` : `${node(e.url)} is up (${e.role ?? '?'}, term ${e.term ?? '?'})`));
 db.on('retry', (r) => log('retry', `attempt ${r.attempt} after ${r.error.code} from ${node(r.endpoint)}`));
 db.on('queued', (w) => { log('queued', `${what(w)} queued offline`); refreshPending(); });
-db.on('synced', (w) => { log('synced', `${what(w)} reached the primary${w.doc ? ` (v${w.doc.version})` : ''}`); refreshPending(); scheduleList(); });
-db.on('conflict', (w) => { log('conflict', `${what(w)}: ${w.resolution}`); scheduleList(); });
+db.on('synced', (w) => {
+  if (multi) {
+    wrote(w.doc);
+    log('synced', `${what(w)} reached ${w.doc?.meta.endpoint ? node(w.doc.meta.endpoint) : 'the cluster'}${w.doc ? ` (${shortVersion(w.doc.version)})` : ''}`);
+  } else log('synced', `${what(w)} reached the primary${w.doc ? ` (v${w.doc.version})` : ''}`);
+  refreshPending();
+  scheduleList();
+});
+db.on('conflict', (w) => {
+  if (w.source === 'revisions') {
+    // Multi-primary: concurrent writes on different nodes became conflicting revisions, settled by this read.
+    const versions = w.versions.map((v) => shortVersion(v.version).replace('rev ', '')).join(', ');
+    log('conflict', `${w.collection}/${w.id.slice(-8)}: ${w.versions.length} revisions (${versions}), ${w.resolution} ${shortVersion(w.doc.version)}`);
+  } else log('conflict', `${what(w)}: ${w.resolution}`);
+  scheduleList();
+});
 db.on('syncFailed', (w) => { log('syncFailed', `${what(w)}: ${w.error.code}`); refreshPending(); scheduleList(); });
 db.on('storageError', (e) => log('storageError', e.message));
 
 // ---- Topology and operator controls ----------------------------------------------------------------------
-const table = new TopologyView($('topology').tBodies[0], config.nodes, colorOf, operate);
+const table = new TopologyView($('topology').tBodies[0], config.nodes, colorOf, operate, multi);
 let status = null;
 
 async function admin(path, body) {
@@ -136,9 +189,21 @@ $('autofailover-toggle').onclick = async () => {
 
 function renderTopology(sample) {
   const topology = db.topology();
+  const pill = $('current-primary');
+  if (multi) {
+    table.updateClient(topology, sample, sessionUrl);
+    const writable = topology.filter((e) => e.writable);
+    const session = writable.find((e) => e.url === sessionUrl);
+    pill.textContent = session ? `writes → ${node(session.url)} · this session's node`
+      : writable.length ? `writes → the nearest of ${writable.map((e) => node(e.url)).join(', ')}` : 'writes → no writable node';
+    pill.title = session ? 'the node that took the last write; the next one goes there too while it is up' : '';
+    pill.dataset.writeNode = session ? node(session.url) : '';
+    pill.dataset.primary = '';
+    pill.classList.toggle('warn', !writable.length);
+    return;
+  }
   table.updateClient(topology, sample);
   const p = topology.find((e) => e.primary);
-  const pill = $('current-primary');
   pill.textContent = p ? `writes → ${node(p.url)} · term ${p.term}` : 'writes → no primary';
   pill.dataset.primary = p ? node(p.url) : '';
   pill.classList.toggle('warn', !p);
@@ -165,8 +230,8 @@ $('online-toggle').onclick = () => {
   b.classList.toggle('on', !offline);
   b.classList.toggle('off-alert', offline);
   log('operator', offline
-    ? 'client offline: every request fails; writes queue after 2 s without a primary'
-    : 'client online: the outbox syncs as soon as a primary answers');
+    ? `client offline: every request fails; writes queue after 2 s without a ${multi ? 'writable node' : 'primary'}`
+    : `client online: the outbox syncs as soon as a ${multi ? 'node' : 'primary'} answers`);
   if (!offline) db.flush().catch((e) => log('error', `flush: ${e.code ?? e.message}`));
   scheduleList();
 };
@@ -186,7 +251,7 @@ async function trafficLoop() {
     if (trafficOn && !offline) {
       // Write one of 8 small documents; read back the previous one (written, so never a 404).
       await Promise.allSettled([
-        traffic.replace(`tick-${tick % 8}`, { tick, at: new Date().toISOString() }),
+        traffic.replace(`tick-${tick % 8}`, { tick, at: new Date().toISOString() }).then(wrote),
         tick > 0 ? traffic.get(`tick-${(tick - 1) % 8}`) : null,
       ]);
     }
@@ -230,10 +295,12 @@ function noteRow(doc) {
   li.dataset.testid = 'note';
   li.dataset.pending = String(doc.meta.pending);
   li.dataset.fromCache = String(doc.meta.fromCache);
+  li.dataset.version = String(doc.version);
   const served = doc.meta.endpoint ? node(doc.meta.endpoint) : null;
+  li.dataset.servedBy = served ?? '';
   li.innerHTML = `<span class="text"></span><span class="badges">
-      <span class="badge" title="version">v${doc.version}</span>
-      ${served ? `<span class="badge" title="the node that answered" style="color:${colorOf(served)}">${served}</span>` : ''}
+      <span class="badge" data-testid="version" title="${multi ? `revision ${doc.version}` : 'version'}">${shortVersion(doc.version)}</span>
+      ${served ? `<span class="badge" data-testid="served-by" title="the node that answered" style="color:${colorOf(served)}">${served}</span>` : ''}
       ${doc.meta.fromCache ? '<span class="badge cache" data-testid="badge-cache" title="served from the local cache">fromCache</span>' : ''}
       ${doc.meta.pending ? '<span class="badge pending" data-testid="badge-pending" title="queued offline, not synced yet">pending</span>' : ''}
     </span><button class="edit" title="edit">edit</button><button class="del" title="delete">delete</button>`;
@@ -252,7 +319,10 @@ function editNote(li, doc) {
     input.onblur = null;
     input.remove();
     if (input.value !== doc.data.text) {
-      mutate(`update ${doc.id.slice(-8)}`, () => notes.update(doc.id, { text: input.value }, { ifVersion: doc.version }));
+      mutate(`update ${doc.id.slice(-8)}`, () => notes.update(doc.id, { text: input.value }, { ifVersion: doc.version })).then((d) => {
+        wrote(d);
+        if (multi && d && !d.meta.pending) log('write', `updated notes/${d.id.slice(-8)} on ${node(d.meta.endpoint)} (${shortVersion(d.version)})`);
+      });
     } else scheduleList();
   };
   input.onblur = save;
@@ -281,7 +351,8 @@ $('create-form').onsubmit = async (e) => {
   input.value = '';
   const doc = await mutate('create', () => notes.create({ text, at: new Date().toISOString() }));
   button.classList.remove('busy');
-  if (doc && !doc.meta.pending) log('write', `created notes/${doc.id.slice(-8)} on ${node(doc.meta.endpoint)}`);
+  wrote(doc);
+  if (doc && !doc.meta.pending) log('write', `created notes/${doc.id.slice(-8)} on ${node(doc.meta.endpoint)}${multi ? ` (${shortVersion(doc.version)})` : ''}`);
 };
 
 // Legend, first draw, first data.

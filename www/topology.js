@@ -1,5 +1,7 @@
 // The cluster table: one row per node, built once and updated in place (so buttons stay put while the data
 // refreshes every 250 ms). Left: the client's view (`db.topology()`); right: the dev cluster's admin status.
+// Two kinds of cluster: primary-replica (the gateway over PostgreSQL: one primary, promote/rejoin) and
+// multi-primary (CouchDB-protocol nodes: every node that is up takes writes; only kill/start/hang/unhang).
 import { sparkline } from './chart.js';
 
 const ACTIONS = [
@@ -10,29 +12,41 @@ const ACTIONS = [
   ['hang', 'danger', 'The gateway accepts requests but answers nothing'],
   ['unhang', '', 'Let the held requests proceed'],
 ];
+// Multi-primary (server/couchdb/cluster.mjs): nothing to promote or rejoin.
+const MULTI_ACTIONS = [
+  ['kill', 'danger', 'SIGKILL the node (a machine failure); writes move to another node at once'],
+  ['start', '', 'Start the node again on its data; replication brings it up to date'],
+  ['hang', 'danger', 'SIGSTOP the node: it accepts connections but answers nothing'],
+  ['unhang', '', 'SIGCONT the node: the held requests proceed'],
+];
 const SAMPLES = 40;
 
 /** PostgreSQL's LSN notation (`0/5000060`) for a position. */
 const lsn = (p) => (p == null ? '—' : `${Math.floor(p / 2 ** 32).toString(16).toUpperCase()}/${(p % 2 ** 32).toString(16).toUpperCase()}`);
 
 export class TopologyView {
-  /** `nodes`: [{nodeId, url}] from /config.json; `onAction(nodeId, action, button)` runs an operator action. */
-  constructor(tbody, nodes, colorOf, onAction) {
+  /**
+   * `nodes`: [{nodeId, url}] from /config.json; `onAction(nodeId, action, button)` runs an operator action;
+   * `multi`: a multi-primary cluster (other columns, actions and marks).
+   */
+  constructor(tbody, nodes, colorOf, onAction, multi = false) {
     this.rows = new Map();
+    this.multi = multi;
+    const actions = multi ? MULTI_ACTIONS : ACTIONS;
     for (const { nodeId, url } of nodes) {
       const tr = document.createElement('tr');
       tr.dataset.node = nodeId;
       tr.dataset.testid = `node-${nodeId}`;
       tr.innerHTML = `
-        <td><span class="node-id"><span class="swatch" style="background:${colorOf(nodeId)}"></span>${nodeId}<span class="writes-tag" hidden>★ writes</span></span><span class="url">${url.replace('http://', '')}</span></td>
+        <td><span class="node-id"><span class="swatch" style="background:${colorOf(nodeId)}"></span>${nodeId}<span class="writes-tag" hidden>${multi ? '★ writable' : '★ writes'}</span>${multi ? '<span class="session-tag" hidden title="the node that took this session\'s last write: its writes and reads stay here while it is up">session writes</span>' : ''}</span><span class="url">${url.replace('http://', '')}</span></td>
         <td><span class="role" data-f="role">…</span></td>
         <td><span class="state" data-f="state">unknown</span></td>
-        <td class="num" data-f="term">—</td>
+        <td class="num col-term" data-f="term">—</td>
         <td class="num" data-f="position">—</td>
-        <td class="num" data-f="lag">—</td>
+        <td class="num col-lag" data-f="lag">—</td>
         <td><span class="rtt"><span data-f="rtt">—</span><svg class="spark" viewBox="0 0 100 22" preserveAspectRatio="none"></svg></span></td>
         <td class="server" data-f="server">…</td>
-        <td><div class="ops">${ACTIONS.map(([a, cls, title]) =>
+        <td><div class="ops">${actions.map(([a, cls, title]) =>
           `<button class="${cls}" data-action="${a}" data-testid="${a}-${nodeId}" title="${title}">${a}</button>`).join('')}</div></td>`;
       for (const b of tr.querySelectorAll('button[data-action]')) b.onclick = () => onAction(nodeId, b.dataset.action, b);
       const f = (name) => tr.querySelector(`[data-f="${name}"]`);
@@ -40,28 +54,43 @@ export class TopologyView {
         tr, url, rtts: [],
         role: f('role'), state: f('state'), term: f('term'), position: f('position'), lag: f('lag'), rtt: f('rtt'),
         server: f('server'), spark: tr.querySelector('.spark'), tag: tr.querySelector('.writes-tag'),
+        sessionTag: tr.querySelector('.session-tag'),
         buttons: Object.fromEntries([...tr.querySelectorAll('button[data-action]')].map((b) => [b.dataset.action, b])),
       });
       tbody.append(tr);
     }
   }
 
-  /** The client's view: `db.topology()`; with `sample`, adds a point to each RTT sparkline. */
-  updateClient(topology, sample) {
+  /**
+   * The client's view: `db.topology()`; with `sample`, adds a point to each RTT sparkline. Multi-primary:
+   * `sessionUrl` is the node that took the session's last write (where its next write goes while it is up).
+   */
+  updateClient(topology, sample, sessionUrl = null) {
     for (const row of this.rows.values()) {
       const e = topology.find((t) => t.url === row.url);
       if (!e) continue;
       row.tr.dataset.primary = String(e.primary);
       row.tr.dataset.state = e.state;
-      row.tag.hidden = !e.primary;
-      setText(row.role, e.role ?? '?');
-      row.role.className = `role ${e.role ?? ''}${e.state === 'down' ? ' gone' : ''}`;
-      row.role.title = e.state === 'down' ? 'the last role this client saw' : '';
+      if (this.multi) {
+        const session = e.writable && e.url === sessionUrl;
+        row.tr.dataset.writable = String(e.writable);
+        row.tr.dataset.sessionNode = String(session);
+        row.tag.hidden = !e.writable;
+        row.sessionTag.hidden = !session;
+        setText(row.role, e.role ?? '?');
+        row.role.className = `role ${e.role ?? ''}${e.writable ? '' : ' gone'}`;
+        row.role.title = e.writable ? 'every node that is up takes writes' : 'not writable while it is not up';
+      } else {
+        row.tag.hidden = !e.primary;
+        setText(row.role, e.role ?? '?');
+        row.role.className = `role ${e.role ?? ''}${e.state === 'down' ? ' gone' : ''}`;
+        row.role.title = e.state === 'down' ? 'the last role this client saw' : '';
+      }
       setText(row.state, e.state);
       row.state.className = `state ${e.state}`;
       row.state.title = e.lastError ?? '';
       setText(row.term, e.term ?? '—');
-      setText(row.position, lsn(e.position));
+      setText(row.position, this.multi ? e.position ?? '—' : lsn(e.position));
       setText(row.lag, e.lagMs == null ? '—' : `${e.lagMs} ms`);
       const rtt = e.state === 'down' ? null : e.rttMs;
       setText(row.rtt, rtt == null ? '—' : `${rtt.toFixed(1)} ms`);
@@ -78,6 +107,15 @@ export class TopologyView {
       const s = status?.nodes.find((n) => n.nodeId === nodeId);
       if (!s) {
         setText(row.server, '…');
+        continue;
+      }
+      if (this.multi) {
+        // server/couchdb/cluster.mjs: state running|stopped|hung; docCount/updateSeq null when not asked.
+        const cls = s.state === 'running' ? '' : s.state === 'hung' ? 'hung' : 'bad';
+        row.server.innerHTML = `pouchdb <b class="${cls}">${s.state}</b>`
+          + (s.docCount == null ? '' : ` · ${s.docCount} docs · seq ${s.updateSeq}`);
+        const enabled = { kill: s.state !== 'stopped', start: s.state === 'stopped', hang: s.state === 'running', unhang: s.state === 'hung' };
+        for (const [a, b] of Object.entries(row.buttons)) if (!b.classList.contains('busy')) b.disabled = !enabled[a];
         continue;
       }
       const stale = s.role === 'primary' && status.primary !== nodeId;

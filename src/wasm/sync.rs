@@ -117,7 +117,10 @@ async fn drain(driver: &Rc<Driver>, local: &Rc<Local>) -> Result<bool, Failure> 
             ..Default::default()
         };
         match driver.run(action, options, None).await {
-            Ok(done) => synced(driver, local, &entry, done.reply).await,
+            Ok(done) => {
+                let endpoint = driver.url(done.endpoint);
+                synced(driver, local, &entry, done.reply, &endpoint).await
+            }
             Err(Failure { error: Error::Conflict { current }, .. }) => {
                 let current = current.and_then(|c| Doc::from_value(c).ok());
                 if let Err(f) = conflict(driver, local, &entry, current).await {
@@ -155,7 +158,7 @@ async fn settle(local: &Local, entry: &OutboxEntry, doc: Option<&Doc>) {
     }
 }
 
-async fn synced(driver: &Rc<Driver>, local: &Rc<Local>, entry: &OutboxEntry, reply: Reply) {
+async fn synced(driver: &Rc<Driver>, local: &Rc<Local>, entry: &OutboxEntry, reply: Reply, endpoint: &str) {
     local.dequeue(entry.seq).await;
     let doc = match reply {
         Reply::Doc(d) => Some(d),
@@ -163,7 +166,7 @@ async fn synced(driver: &Rc<Driver>, local: &Rc<Local>, entry: &OutboxEntry, rep
     };
     settle(local, entry, doc.as_ref()).await;
     let payload = entry_to_js(entry);
-    let doc_js = doc.as_ref().map(|d| doc_to_js(d, false, false, None)).unwrap_or(JsValue::NULL);
+    let doc_js = doc.as_ref().map(|d| doc_to_js(d, false, false, Some(endpoint))).unwrap_or(JsValue::NULL);
     let _ = js_sys::Reflect::set(&payload, &"doc".into(), &doc_js);
     driver.emit("synced", &payload);
 }
