@@ -107,6 +107,8 @@ pub struct Operation {
     /// Multi-primary: the endpoint a write's outcome is unknown at (its answer was lost); the next attempt goes
     /// back there first, because a retry elsewhere cannot tell whether it landed.
     pub(crate) retry_same: Option<EndpointId>,
+    /// Multi-primary: a node where this write's outcome is unknown (its answer was lost there).
+    pub(crate) unknown_at: Option<EndpointId>,
     pub(crate) attempts: u32,
     /// Endpoints that failed this read; it moves elsewhere.
     pub(crate) excluded: Vec<EndpointId>,

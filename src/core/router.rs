@@ -119,6 +119,7 @@ impl Router {
             started_ms: now_ms,
             written_at_ms: options.written_at_ms.unwrap_or(now_ms),
             retry_same: None,
+            unknown_at: None,
             attempts: 0,
             excluded: Vec::new(),
             lagging: Vec::new(),
@@ -284,6 +285,7 @@ impl Router {
                 if follow_up.is_some() && self.multi() {
                     // The write may have landed there: only that node can tell (see `Operation::retry_same`).
                     op.retry_same = Some(endpoint);
+                    op.unknown_at = Some(endpoint);
                     op.not_before = now_ms + backoff_ms(&self.config.retry, op.attempts, &mut self.rng);
                 }
                 return self.retry_or_fail(op, endpoint, now_ms, err);
@@ -319,7 +321,20 @@ impl Router {
                 self.topology.handle_op_failure(endpoint, now_ms, err.to_string());
                 self.retry_or_fail(op, endpoint, now_ms, err);
             }
-            Verdict::Final(err) => op.result = Some(Err(err)),
+            Verdict::Final(err) => {
+                let precondition = matches!(err, Error::NotFound { .. } | Error::AlreadyExists { .. } | Error::Conflict { .. });
+                op.result = Some(Err(match op.unknown_at.filter(|a| *a != endpoint) {
+                    // The write may have landed on a node that cannot be asked now; another node's "no" does not
+                    // know about it. Retryable: a later attempt with the same key finds it (or really fails).
+                    Some(a) if precondition => Error::Unavailable {
+                        message: format!(
+                            "the write may have been applied at {} (its answer was lost) and {url} answered: {err}",
+                            self.topology.url(a)
+                        ),
+                    },
+                    _ => err,
+                }));
+            }
         }
     }
 
