@@ -57,7 +57,7 @@ interface CommonOptions {
   health?: HealthOptions;
   /** Timeout of one request to one endpoint, in ms. Default 5000. */
   requestTimeoutMs?: number;
-  /** How long a write waits for a usable primary before failing with `no_primary`, in ms. Default 5000. */
+  /** How long a write waits for a usable primary (multi-primary: any node) before failing with `no_primary`, in ms. Default 5000. */
   primaryWaitMs?: number;
   durability?: Durability;
   retry?: RetryOptions;
