@@ -38,7 +38,7 @@ async fn the_cache_and_the_outbox_survive_closing_and_reopening_the_database() {
         collection: "users".into(),
         id: "u1".into(),
         data: serde_json::json!({"name": "Grace"}).as_object().cloned(),
-        base_version: Some(6),
+        base_version: Some(replikit::core::document::Version::Seq(6)),
         base: None,
         edited_at_ms: 9,
         reapplied: 0,
