@@ -164,10 +164,6 @@ impl Topology {
         }
     }
 
-    pub fn is_multi_primary(&self) -> bool {
-        self.multi
-    }
-
     /// The highest term an endpoint has reported while claiming primary.
     pub fn max_term(&self) -> u64 {
         self.max_term

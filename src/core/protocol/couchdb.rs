@@ -34,21 +34,20 @@ pub struct CouchDb {
     database: String,
 }
 
-/// A document as read from CouchDB, with what writes need to build on it.
+/// A document as a read gives it, and the revisions in conflict with it.
 #[derive(Debug)]
 struct Stored {
     doc: Doc,
-    /// `_revisions.ids`: this revision's hash, then its ancestors' (newest first).
-    history: Vec<String>,
     conflicts: Vec<Version>,
 }
 
-/// One leaf of a document's revision tree, as `open_revs=all&revs=true` gives it.
+/// One leaf of a document's revision tree, as `open_revs=all&revs=true` gives it: what writes build on.
 #[derive(Debug)]
 struct Leaf {
     rev: Version,
     /// None for a tombstone.
-    doc: Option<Stored>,
+    doc: Option<Doc>,
+    /// `_revisions.ids`: this revision's hash, then its ancestors' (newest first).
     history: Vec<String>,
 }
 
@@ -120,18 +119,19 @@ impl CouchDb {
             // An earlier attempt of this very write landed (here, or on a node that replicated it here).
             return match (action, &mine.doc, winner(&leaves)) {
                 (Action::Delete { .. }, _, _) => Verdict::done(Reply::Deleted),
-                (_, Some(d), _) => Verdict::done(Reply::Doc(d.doc.clone())),
-                (_, None, Some(w)) => Verdict::done(Reply::Doc(w.doc.as_ref().map(|d| d.doc.clone()).expect("live"))),
+                (_, Some(d), _) => Verdict::done(Reply::Doc(d.clone())),
+                (_, None, Some(w)) => Verdict::done(Reply::Doc(w.doc.clone().expect("a winner is live"))),
                 (_, None, None) => Verdict::Final(Error::NotFound { message: format!("{} was deleted after this write", name()) }),
             };
         }
-        let current = winner(&leaves).and_then(|l| l.doc.as_ref());
+        let current = winner(&leaves);
+        let current_doc = current.and_then(|l| l.doc.as_ref());
         if let Some(expected) = action.if_version() {
-            if current.map(|c| &c.doc.version) != Some(expected) {
-                return Verdict::Final(Error::Conflict { current: current.map(|c| c.doc.to_value()) });
+            if current_doc.map(|d| &d.version) != Some(expected) {
+                return Verdict::Final(Error::Conflict { current: current_doc.map(Doc::to_value) });
             }
         }
-        let data = match (action, current) {
+        let data = match (action, current_doc) {
             (Action::Create { .. }, Some(_)) => return Verdict::Final(Error::AlreadyExists { message: format!("{} exists", name()) }),
             // A retried delete that finds only tombstones: the document is gone, as asked.
             (Action::Delete { .. }, None) if attempt.retried && !leaves.is_empty() => return Verdict::done(Reply::Deleted),
@@ -140,14 +140,14 @@ impl CouchDb {
             }
             (Action::Create { data, .. }, None) | (Action::Replace { data, .. }, _) => Some(data.clone()),
             (Action::Update { patch, .. }, Some(c)) => {
-                let mut merged = c.doc.data.clone();
+                let mut merged = c.data.clone();
                 merge_patch::apply(&mut merged, patch);
                 Some(merged)
             }
             _ => None, // delete
         };
         let (generation, parent, parents) = match current {
-            Some(c) => (c.doc.version.rev_parts().map_or(1, |(g, _)| g + 1), c.doc.version.to_string(), c.history.clone()),
+            Some(c) => (c.rev.rev_parts().map_or(1, |(g, _)| g + 1), c.rev.to_string(), c.history.clone()),
             None => (1, String::new(), Vec::new()),
         };
         let hash = rev_hash(&[key, &parent]);
@@ -320,7 +320,7 @@ impl Adapter for CouchDb {
         }
         match action {
             Action::Revisions { .. } => match parse_leaves(url, collection, id, &response.body) {
-                Ok(leaves) => Verdict::done(Reply::Versions(leaves.into_iter().filter_map(|l| l.doc.map(|d| d.doc)).collect())),
+                Ok(leaves) => Verdict::done(Reply::Versions(leaves.into_iter().filter_map(|l| l.doc).collect())),
                 Err(e) => Verdict::Failed(e),
             },
             Action::Get { if_none_match, .. } => {
@@ -441,18 +441,12 @@ fn stored(url: &str, collection: &CollectionName, id: &str, v: Value) -> Result<
         Some(Value::String(s)) => s,
         _ => return Err(bad("`updatedAt` must be a string")),
     };
-    let history = map
-        .get("_revisions")
-        .and_then(|r| r.get("ids"))
-        .and_then(Value::as_array)
-        .map(|ids| ids.iter().filter_map(Value::as_str).map(String::from).collect())
-        .unwrap_or_default();
     let conflicts = map
         .get("_conflicts")
         .and_then(Value::as_array)
         .map(|revs| revs.iter().filter_map(Value::as_str).filter_map(Version::parse_rev).collect())
         .unwrap_or_default();
-    Ok(Stored { doc: Doc { id: id.to_string(), version: rev, data, updated_at }, history, conflicts })
+    Ok(Stored { doc: Doc { id: id.to_string(), version: rev, data, updated_at }, conflicts })
 }
 
 /// `_all_docs` rows of `collection` as a page.
@@ -497,7 +491,7 @@ fn parse_leaves(url: &str, collection: &CollectionName, id: &str, body: &str) ->
             .map(|ids| ids.iter().filter_map(Value::as_str).map(String::from).collect())
             .unwrap_or_default();
         let live = doc.get("_deleted").and_then(Value::as_bool) != Some(true);
-        let doc = if live { Some(stored(url, collection, id, doc.clone())?) } else { None };
+        let doc = if live { Some(stored(url, collection, id, doc.clone())?.doc) } else { None };
         leaves.push(Leaf { rev, doc, history });
     }
     Ok(leaves)
