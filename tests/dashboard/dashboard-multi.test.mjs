@@ -5,17 +5,15 @@
 // failure), starting it again (it catches up), a revision conflict, and an offline round trip.
 // Saves test-output/dashboard-multi.png.
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { launchChromium } from '../js/helpers.mjs';
-import { leftBehind, sleep } from './processes.mjs';
+import { root, sleep, startDemo, stopDemo } from './processes.mjs';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const dir = mkdtempSync(join(tmpdir(), 'replikit-demo-multi-test-'));
 const stateFile = join(dir, 'state.json');
 // scripts/test.sh built the package before this layer: start.sh skips its build step.
@@ -29,25 +27,6 @@ const env = {
 };
 let demo; // { child, output(), url, cluster }
 let browser;
-
-/** Runs `bash scripts/start.sh`; resolves once it printed the dashboard URL. */
-async function startDemo() {
-  const child = spawn('bash', ['scripts/start.sh'], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  let out = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (out += d));
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  const deadline = Date.now() + 120000;
-  let url;
-  while (!(url = out.match(/open (http:\/\/127\.0\.0\.1:\d+\/)/)?.[1])) {
-    if (child.exitCode !== null || Date.now() > deadline) {
-      try { process.kill(-child.pid, 'SIGTERM'); } catch { /* it already exited */ }
-      throw new Error(`start.sh did not print the URL:\n${out}`);
-    }
-    await sleep(100);
-  }
-  return { child, exited, url, output: () => out, cluster: JSON.parse(readFileSync(stateFile, 'utf8')) };
-}
 
 /** A CouchDB document straight from one node (null when it has none or does not answer). */
 async function couchDoc(nodeUrl, docId) {
@@ -72,7 +51,7 @@ async function replicated(nodes, docId, ms = 10000) {
 
 before(async () => {
   const t0 = Date.now();
-  demo = await startDemo();
+  demo = await startDemo(env, stateFile);
   console.log(`demo up in ${Date.now() - t0} ms at ${demo.url}`);
   assert.equal(demo.cluster.topology, 'multi-primary');
   browser = await launchChromium();
@@ -80,18 +59,7 @@ before(async () => {
 
 after(async () => {
   await browser?.close();
-  if (demo) {
-    const t0 = Date.now();
-    process.kill(demo.child.pid, 'SIGINT'); // Ctrl-C
-    const stopped = await Promise.race([demo.exited.then(() => true), new Promise((r) => setTimeout(r, 30000, false).unref())]);
-    if (!stopped) process.kill(-demo.child.pid, 'SIGKILL');
-    console.log(`start.sh stopped ${Date.now() - t0} ms after SIGINT`);
-    assert.ok(stopped, `start.sh stopped on SIGINT:\n${demo.output()}`);
-    assert.deepEqual(await leftBehind(demo.cluster.dataDir), [], 'no pouchdb-server node of the demo is left');
-    assert.deepEqual(await leftBehind(stateFile), [], 'no cluster supervisor of the demo is left');
-    const www = await fetch(demo.url).then(() => 'still answering', () => 'gone');
-    assert.equal(www, 'gone', 'the dashboard server stopped');
-  }
+  if (demo) await stopDemo(demo, stateFile, { dataLeft: 'no pouchdb-server node of the demo is left', supervisorLeft: 'no cluster supervisor of the demo is left' });
   rmSync(dir, { recursive: true, force: true });
 });
 

@@ -1,5 +1,12 @@
-// Helpers of the demo tests: processes left behind by a dev cluster, found by a path in their command line.
+// Helpers of the demo tests: the real `scripts/start.sh` started and stopped as a user would, and processes left
+// behind by a dev cluster, found by a path in their command line.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 /** Pids of live processes whose command line contains `needle` (e.g. a cluster's data or state file path). */
 export function processesWith(needle) {
@@ -24,4 +31,40 @@ export async function leftBehind(needle, ms = 10000) {
     left = processesWith(needle);
   }
   return left;
+}
+
+/** Runs `bash scripts/start.sh` with `env`; resolves once it printed the dashboard URL. */
+export async function startDemo(env, stateFile) {
+  const child = spawn('bash', ['scripts/start.sh'], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (out += d));
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  const deadline = Date.now() + 120000;
+  let url;
+  while (!(url = out.match(/open (http:\/\/127\.0\.0\.1:\d+\/)/)?.[1])) {
+    if (child.exitCode !== null || Date.now() > deadline) {
+      try { process.kill(-child.pid, 'SIGTERM'); } catch { /* it already exited */ }
+      throw new Error(`start.sh did not print the URL:\n${out}`);
+    }
+    await sleep(100);
+  }
+  return { child, exited, url, output: () => out, cluster: JSON.parse(readFileSync(stateFile, 'utf8')) };
+}
+
+/**
+ * Stops a demo with Ctrl-C and checks that nothing is left: no cluster process (found by its data dir, named
+ * `dataLeft` in the message), no supervisor (by its state file, `supervisorLeft`), no dashboard server.
+ */
+export async function stopDemo(demo, stateFile, { dataLeft, supervisorLeft }) {
+  const t0 = Date.now();
+  process.kill(demo.child.pid, 'SIGINT'); // Ctrl-C
+  const stopped = await Promise.race([demo.exited.then(() => true), new Promise((r) => setTimeout(r, 30000, false).unref())]);
+  if (!stopped) process.kill(-demo.child.pid, 'SIGKILL');
+  console.log(`start.sh stopped ${Date.now() - t0} ms after SIGINT`);
+  assert.ok(stopped, `start.sh stopped on SIGINT:\n${demo.output()}`);
+  assert.deepEqual(await leftBehind(demo.cluster.dataDir), [], dataLeft);
+  assert.deepEqual(await leftBehind(stateFile), [], supervisorLeft);
+  const www = await fetch(demo.url).then(() => 'still answering', () => 'gone');
+  assert.equal(www, 'gone', 'the dashboard server stopped');
 }
