@@ -10,14 +10,26 @@ use serde_json::json;
 
 /// JSON-ish text: real health reports and documents with mutations, plus arbitrary strings.
 fn body() -> impl Strategy<Value = String> {
-    let role = prop_oneof![Just("\"primary\"".to_string()), Just("\"replica\"".to_string()), any::<String>().prop_map(|s| format!("{s:?}"))];
-    let num = prop_oneof![any::<u64>().prop_map(|n| n.to_string()), Just("-1".into()), Just("1.5".into()), Just("null".into()), Just("1e400".into())];
+    let role = prop_oneof![
+        Just("\"primary\"".to_string()),
+        Just("\"replica\"".to_string()),
+        any::<String>().prop_map(|s| format!("{s:?}"))
+    ];
+    let num = prop_oneof![
+        any::<u64>().prop_map(|n| n.to_string()),
+        Just("-1".into()),
+        Just("1.5".into()),
+        Just("null".into()),
+        Just("1e400".into())
+    ];
     prop_oneof![
         any::<String>(),
         (role, num.clone(), num.clone(), num.clone()).prop_map(|(r, t, p, l)| format!(
             r#"{{"nodeId":"n","role":{r},"term":{t},"position":{p},"lagMs":{l},"readOnly":false}}"#
         )),
-        (num.clone(), any::<String>()).prop_map(|(v, d)| format!(r#"{{"id":{d:?},"version":{v},"data":{{"__proto__":{{"x":1}}}},"updatedAt":"t"}}"#)),
+        (num.clone(), any::<String>()).prop_map(|(v, d)| format!(
+            r#"{{"id":{d:?},"version":{v},"data":{{"__proto__":{{"x":1}}}},"updatedAt":"t"}}"#
+        )),
         Just(r#"{"items":[{"id":"a"}],"next":7}"#.to_string()),
         Just(r#"{"error":{"code":"conflict"},"current":[1,2]}"#.to_string()),
         Just("[".repeat(10_000)),
@@ -26,7 +38,13 @@ fn body() -> impl Strategy<Value = String> {
 
 /// CouchDB-shaped text: documents with revisions, histories and conflicts, mutated; plus arbitrary strings.
 fn couch_body() -> impl Strategy<Value = String> {
-    let rev = prop_oneof![Just("\"2-ab\"".to_string()), Just("\"0-x\"".into()), Just("7".into()), Just("null".into()), any::<String>().prop_map(|s| format!("{s:?}"))];
+    let rev = prop_oneof![
+        Just("\"2-ab\"".to_string()),
+        Just("\"0-x\"".into()),
+        Just("7".into()),
+        Just("null".into()),
+        any::<String>().prop_map(|s| format!("{s:?}"))
+    ];
     prop_oneof![
         any::<String>(),
         (rev.clone(), rev.clone(), any::<String>()).prop_map(|(r, c, id)| format!(
@@ -95,8 +113,14 @@ enum Input {
 fn input() -> impl Strategy<Value = Input> {
     prop_oneof![
         (1u64..3000).prop_map(Input::Advance),
-        (0usize..3, any::<bool>(), 0u64..6, any::<bool>()).prop_map(|(endpoint, role, term, ok)| Input::Health { endpoint, role, term, ok }),
-        prop_oneof![Just(200u16), Just(201), Just(409), Just(412), Just(421), Just(500), Just(503), Just(0)].prop_map(|answer| Input::Write { answer }),
+        (0usize..3, any::<bool>(), 0u64..6, any::<bool>()).prop_map(|(endpoint, role, term, ok)| Input::Health {
+            endpoint,
+            role,
+            term,
+            ok
+        }),
+        prop_oneof![Just(200u16), Just(201), Just(409), Just(412), Just(421), Just(500), Just(503), Just(0)]
+            .prop_map(|answer| Input::Write { answer }),
         prop_oneof![Just(200u16), Just(304), Just(404), Just(503), Just(0)].prop_map(|answer| Input::Read { answer }),
         any::<bool>().prop_map(Input::Pause),
     ]
@@ -110,7 +134,8 @@ fn answer(status: u16, body: &str) -> Outcome {
 }
 
 fn config() -> Config {
-    Config::from_json(json!({"primary": "http://a", "replicas": ["http://b", "http://c"], "primaryWaitMs": 1000})).unwrap()
+    Config::from_json(json!({"primary": "http://a", "replicas": ["http://b", "http://c"], "primaryWaitMs": 1000}))
+        .unwrap()
 }
 
 proptest! {

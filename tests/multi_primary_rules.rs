@@ -11,7 +11,9 @@ use replikit::core::outbox::{pick_revision, should_queue, ConflictStrategy, Revi
 use replikit::core::protocol::couchdb::rev_hash;
 use replikit::core::protocol::{Method, Request};
 use replikit::core::time::format_rfc3339_ms;
-use replikit::core::{Action, CallOptions, CollectionName, Completed, Doc, EndpointId, EndpointState, Error, Event, Outcome, Reply};
+use replikit::core::{
+    Action, CallOptions, CollectionName, Completed, Doc, EndpointId, EndpointState, Error, Event, Outcome, Reply,
+};
 use serde_json::{json, Map, Value};
 use sim_couch::{couch_id, split_rev, Cluster, NodeState};
 
@@ -102,8 +104,14 @@ fn placed(s: &Cluster, range: Range<usize>, id: &str) -> Vec<Placed> {
 
 /// The revisions of `id` on `node` that a write with `key` made (their hash is `hash(key, parent)`).
 fn revs_by(s: &Cluster, node: usize, id: &str, key: &str) -> Vec<String> {
-    let Some(t) = s.tree(node, &couch_id(C, id)) else { return Vec::new() };
-    t.revs.iter().filter(|(r, n)| **r == rev_of(key, n.parent.as_deref().unwrap_or(""))).map(|(r, _)| r.clone()).collect()
+    let Some(t) = s.tree(node, &couch_id(C, id)) else {
+        return Vec::new();
+    };
+    t.revs
+        .iter()
+        .filter(|(r, n)| **r == rev_of(key, n.parent.as_deref().unwrap_or("")))
+        .map(|(r, _)| r.clone())
+        .collect()
 }
 
 /// (node, method, reached the node, answer lost) of every request in `log[range]`.
@@ -164,7 +172,10 @@ fn sim_picks_couchdbs_winner_and_reports_conflicts() {
     let body = |rev: &str, ids: &[&str], deleted: bool| stored_doc(&id, rev, ids, deleted);
     let post = |s: &mut Cluster, docs: Vec<Value>| post_docs(s, c, docs);
     // 1-a -> 2-b -> 3-c (deleted), 1-a -> 2-z, 1-a -> 2-y (partial path: only the parent's id).
-    post(&mut s, vec![body("3-c", &["c", "b", "a"], true), body("2-z", &["z", "a"], false), body("2-y", &["y", "a"], false)]);
+    post(
+        &mut s,
+        vec![body("3-c", &["c", "b", "a"], true), body("2-z", &["z", "a"], false), body("2-y", &["y", "a"], false)],
+    );
     let t = s.tree(0, &id).unwrap();
     assert_eq!(t.leaves(), ["2-y", "2-z", "3-c"]);
     assert_eq!(t.winner(), Some("2-z"), "a deleted leaf never wins; then the highest rev id");
@@ -174,7 +185,11 @@ fn sim_picks_couchdbs_winner_and_reports_conflicts() {
     assert_eq!(s.nodes[0].update_seq, before, "a revision already present is a no-op");
     let r = s.op(c, get("w"));
     assert_eq!(version(&r), "2-z");
-    assert_eq!(r.as_ref().unwrap().conflicts, vec![rev("2-y")], "the other live leaf is a conflict; tombstones are not");
+    assert_eq!(
+        r.as_ref().unwrap().conflicts,
+        vec![rev("2-y")],
+        "the other live leaf is a conflict; tombstones are not"
+    );
     // Deleting both live leaves makes the document read as deleted.
     post(&mut s, vec![body("3-d", &["d", "z"], true), body("3-e", &["e", "y"], true)]);
     assert_eq!(s.op(c, get("w")).unwrap().reply, Reply::Missing);
@@ -220,7 +235,10 @@ fn sim_open_revs_all_lists_every_leaf_live_or_deleted_with_its_path() {
     assert_eq!(by_rev["3-e"]["_deleted"], json!(true));
     assert_eq!(by_rev["3-e"]["_revisions"], json!({"start": 3, "ids": ["e", "d", "a"]}));
     let (status, body) = open_all(&mut s, false);
-    assert!(status != 200 || serde_json::from_str::<Value>(&body).is_err(), "without Accept: application/json, multipart");
+    assert!(
+        status != 200 || serde_json::from_str::<Value>(&body).is_err(),
+        "without Accept: application/json, multipart"
+    );
     // Only tombstones left: still 200 with every leaf (a plain GET says 404 deleted).
     post_docs(&mut s, c, vec![stored_doc(&id, "3-f", &["f", "b", "a"], true)]);
     let (status, body) = open_all(&mut s, true);
@@ -277,7 +295,10 @@ fn writes_go_to_the_nearest_node_then_the_session_sticks_to_the_node_of_its_last
     s.nodes[1].latency_ms = 90;
     s.run_for(6000);
     let t = s.router(c).topology();
-    assert!(t.rtt_ms(EndpointId(1)).unwrap() > t.rtt_ms(EndpointId(0)).unwrap() + 15.0, "node 1 left the latency window");
+    assert!(
+        t.rtt_ms(EndpointId(1)).unwrap() > t.rtt_ms(EndpointId(0)).unwrap() + 15.0,
+        "node 1 left the latency window"
+    );
     let fresh = s.add_client(json!({}), vec![]);
     s.run_for(200);
     assert_eq!(s.op(fresh, get("zzz")).unwrap().endpoint.0, 0, "without a session: the nearest node");
@@ -337,7 +358,10 @@ fn a_write_whose_node_is_down_moves_on_and_makes_the_same_revision_there() {
     let v3 = rev_of("k-a", &v2);
     assert_eq!(version(&r), v3);
     assert_eq!(r.unwrap().endpoint.0, 1);
-    assert_eq!(trail(&s, from..s.log.len()), [(0, Method::Get, false, false), (1, Method::Get, true, false), (1, Method::Post, true, false)]);
+    assert_eq!(
+        trail(&s, from..s.log.len()),
+        [(0, Method::Get, false, false), (1, Method::Get, true, false), (1, Method::Post, true, false)]
+    );
     assert!(took <= 1 + 5 + 5, "no backoff before moving: took {took} ms");
     s.start(0);
     s.replicate_all();
@@ -373,7 +397,10 @@ fn a_write_whose_node_is_down_moves_on_and_makes_the_same_revision_there() {
     assert_eq!(sent.len(), 2);
     assert_eq!(sent[0], sent[1], "one key, one parent: the same revision and the same body on both nodes");
     assert_eq!((bulks.len(), bulks[0].node, bulks[0].rev.as_str()), (1, 0, expected.as_str()));
-    assert!(s.clients[c].events.iter().any(|(_, e)| matches!(e, Event::Retry { endpoint, .. } if *endpoint == sim_couch::url(1))));
+    assert!(s.clients[c]
+        .events
+        .iter()
+        .any(|(_, e)| matches!(e, Event::Retry { endpoint, .. } if *endpoint == sim_couch::url(1))));
     s.start(1);
     s.replicate_all();
     assert_single_revision(&s, "a", &expected, &v3);
@@ -480,7 +507,7 @@ fn a_write_applied_on_two_nodes_over_the_same_parent_is_one_revision_with_one_bo
         trail(&s, from..s.log.len()),
         [
             (0, Method::Get, true, false),
-            (0, Method::Post, true, true), // applied, answer lost
+            (0, Method::Post, true, true),  // applied, answer lost
             (0, Method::Get, false, false), // back to node 0 first: refused
             (1, Method::Get, true, false),
             (1, Method::Post, true, false),
@@ -512,7 +539,8 @@ fn a_write_applied_on_two_nodes_over_the_same_parent_is_one_revision_with_one_bo
 /// once, over the same parent, as the same revision.
 #[test]
 fn a_lost_write_answer_whose_node_is_known_down_by_the_retry_moves_on_at_once() {
-    let (mut s, c, v1) = one_doc(json!({"health": {"failureThreshold": 1}, "retry": {"baseDelayMs": 200, "maxDelayMs": 1000}}));
+    let (mut s, c, v1) =
+        one_doc(json!({"health": {"failureThreshold": 1}, "retry": {"baseDelayMs": 200, "maxDelayMs": 1000}}));
     s.run_for(1000); // past the health checks' re-check limit
     s.nodes[0].drop_next_answer = true;
     s.nodes[0].after_drop = Some(NodeState::Down);
@@ -522,7 +550,12 @@ fn a_lost_write_answer_whose_node_is_known_down_by_the_retry_moves_on_at_once() 
     assert_eq!(version(&r), expected);
     assert_eq!(
         trail(&s, from..s.log.len()),
-        [(0, Method::Get, true, false), (0, Method::Post, true, true), (1, Method::Get, true, false), (1, Method::Post, true, false)]
+        [
+            (0, Method::Get, true, false),
+            (0, Method::Post, true, true),
+            (1, Method::Get, true, false),
+            (1, Method::Post, true, false)
+        ]
     );
     assert_eq!(s.log[from + 2].seen[0], EndpointState::Down, "the client knew node 0 was down");
     assert!(took <= 2 + 2 + 400 + 5 + 5, "one backoff (200 * 2 at most): took {took} ms");
@@ -547,7 +580,7 @@ fn a_write_whose_node_hangs_after_applying_it_is_retried_there_once_then_made_el
         trail(&s, from..s.log.len()),
         [
             (0, Method::Get, true, false),
-            (0, Method::Post, true, true), // applied, then hung: timed out
+            (0, Method::Post, true, true),  // applied, then hung: timed out
             (0, Method::Get, false, false), // back to node 0 first: timed out
             (1, Method::Get, true, false),
             (1, Method::Post, true, false),
@@ -579,7 +612,12 @@ fn a_lost_write_answer_retried_after_replication_finds_its_revision_on_another_n
     assert_eq!(doc(&r).data, data(json!({"v": 2})));
     assert_eq!(
         trail(&s, from..s.log.len()),
-        [(0, Method::Get, true, false), (0, Method::Post, true, true), (0, Method::Get, false, false), (1, Method::Get, true, false)],
+        [
+            (0, Method::Get, true, false),
+            (0, Method::Post, true, true),
+            (0, Method::Get, false, false),
+            (1, Method::Get, true, false)
+        ],
         "the retry found its revision on node 1 and wrote nothing"
     );
     s.start(0);
@@ -629,7 +667,8 @@ fn a_write_forced_onto_a_lagging_node_after_its_node_died_conflicts_visibly_with
     let acked = version(&r.0);
     assert_eq!(acked, rev_of("k", &v1), "node 1's winner was the create");
     let bulks = placed(&s, from..s.log.len(), "a");
-    let placements: Vec<(usize, String, Option<String>)> = bulks.iter().map(|b| (b.node, b.rev.clone(), b.parent.clone())).collect();
+    let placements: Vec<(usize, String, Option<String>)> =
+        bulks.iter().map(|b| (b.node, b.rev.clone(), b.parent.clone())).collect();
     assert_eq!(placements, [(0, rev_of("k", &v2), Some(v2.clone())), (1, acked.clone(), Some(v1.clone()))]);
     s.start(0);
     s.replicate_all();
@@ -747,7 +786,10 @@ fn a_write_retried_on_a_node_with_another_winner_makes_a_visible_conflict_never_
     assert!(s.anomalies.is_empty(), "{:?}", s.anomalies);
     assert!(s.converged(), "the nodes hold the same trees: {:?}", s.divergent(&[]));
     for n in 0..3 {
-        assert!(s.tree(n, &couch_id(C, "a")).unwrap().revs[acked.as_str()].body.is_some(), "node {n} has the acknowledged write");
+        assert!(
+            s.tree(n, &couch_id(C, "a")).unwrap().revs[acked.as_str()].body.is_some(),
+            "node {n} has the acknowledged write"
+        );
         assert_eq!(revs_by(&s, n, "a", "k").len(), 2);
     }
     let read = s.op(c, get("a")).unwrap();
@@ -785,7 +827,6 @@ fn conditions_fail_with_conflict_already_exists_and_not_found() {
     assert_eq!(doc(&again).data, data(json!({"v": 10})));
     assert_eq!(doc(&s.op(c, get("a"))).data, data(json!({"v": 10})));
 }
-
 
 // ----- 5. revision conflicts -----
 
@@ -830,7 +871,14 @@ fn settle(s: &mut Cluster, c: usize, id: &str, strategy: ConflictStrategy) -> (V
     let RevisionChoice::Keep(k) = pick_revision(strategy, &versions) else { panic!("a built-in strategy keeps one") };
     let losers = versions.iter().enumerate().filter(|(i, _)| *i != k).map(|(_, d)| d.version.clone()).collect();
     let updated_at = versions.iter().map(|d| d.updated_at.clone()).max().unwrap_or_default();
-    let resolve = Action::Resolve { collection: notes(), id: id.into(), keep: versions[k].clone(), merged: None, losers, updated_at };
+    let resolve = Action::Resolve {
+        collection: notes(),
+        id: id.into(),
+        keep: versions[k].clone(),
+        merged: None,
+        losers,
+        updated_at,
+    };
     let kept = doc(&s.op(c, resolve));
     assert_eq!(kept, versions[k]);
     (versions, k, kept)
@@ -964,7 +1012,6 @@ fn with_every_node_freshly_down_a_write_fails_retryably_within_the_wait() {
     assert!(r.unwrap_err().retryable());
 }
 
-
 // ----- 7. the router's answer handling after a failed write (formerly known bugs) -----
 
 /// The `_bulk_docs` is refused (node 0 died between the write's read and its write) and node 0 is back before the
@@ -992,7 +1039,12 @@ fn after_a_failed_write_request_the_retrys_read_is_not_taken_for_the_write_answe
     assert_eq!(version(&r), expected);
     assert_eq!(
         trail(&s, from..s.log.len()),
-        [(0, Method::Get, true, false), (0, Method::Post, false, false), (0, Method::Get, true, false), (0, Method::Post, true, false)],
+        [
+            (0, Method::Get, true, false),
+            (0, Method::Post, false, false),
+            (0, Method::Get, true, false),
+            (0, Method::Post, true, false)
+        ],
         "refused, then read and written again on node 0"
     );
     let t = s.tree(0, &couch_id(C, "a")).unwrap();
@@ -1138,8 +1190,14 @@ fn a_merged_resolution_replies_the_document_it_stored_and_clients_merging_alike_
     let losers = r.conflicts.clone();
     let merged = data(json!({"by": "merge"}));
     let updated_at = "2026-11-22T10:00:00.000Z".to_string();
-    let resolve =
-        Action::Resolve { collection: notes(), id: "m".into(), keep: winner, merged: Some(merged.clone()), losers, updated_at: updated_at.clone() };
+    let resolve = Action::Resolve {
+        collection: notes(),
+        id: "m".into(),
+        keep: winner,
+        merged: Some(merged.clone()),
+        losers,
+        updated_at: updated_at.clone(),
+    };
     s.run_for(777); // the send time is no part of it
     let from = s.log.len();
     let replied = doc(&s.op(2, resolve.clone()));
@@ -1151,7 +1209,8 @@ fn a_merged_resolution_replies_the_document_it_stored_and_clients_merging_alike_
     s.run_for(1234);
     let replied0 = doc(&s.op(0, resolve));
     assert_eq!(replied0, replied);
-    let bulks: Vec<(usize, Vec<Value>)> = s.log[from..].iter().filter(|r| r.is_bulk()).map(|r| (r.node, r.bulk_docs())).collect();
+    let bulks: Vec<(usize, Vec<Value>)> =
+        s.log[from..].iter().filter(|r| r.is_bulk()).map(|r| (r.node, r.bulk_docs())).collect();
     assert_eq!(bulks.iter().map(|b| b.0).collect::<Vec<_>>(), [2, 0]);
     assert_eq!(bulks[0].1, bulks[1].1, "identical bytes");
     s.replicate_all();
@@ -1165,7 +1224,12 @@ fn a_merged_resolution_replies_the_document_it_stored_and_clients_merging_alike_
 
 #[derive(Debug, Clone)]
 enum Move {
-    Write { client: usize, action: &'static str, id: String, key: String },
+    Write {
+        client: usize,
+        action: &'static str,
+        id: String,
+        key: String,
+    },
     Kill(usize),
     Start(usize),
     Hang(usize),
@@ -1257,7 +1321,9 @@ fn random_sequence(seed: u64, moves: usize, sync: bool, strict: bool) -> Result<
             55..=63 => Move::Kill(rng.usize(0..3)),
             64..=75 => Move::Start(rng.usize(0..3)),
             76..=78 => Move::Hang(rng.usize(0..3)),
-            79..=87 => Move::DropNext(rng.usize(0..3), [None, Some(NodeState::Down), Some(NodeState::Hung)][rng.usize(0..3)]),
+            79..=87 => {
+                Move::DropNext(rng.usize(0..3), [None, Some(NodeState::Down), Some(NodeState::Hung)][rng.usize(0..3)])
+            }
             88..=95 => Move::Replicate(rng.usize(0..3), rng.usize(0..3)),
             _ => Move::Wait(rng.u64(0..3000)),
         };
@@ -1279,8 +1345,17 @@ fn random_sequence(seed: u64, moves: usize, sync: bool, strict: bool) -> Result<
                 }
                 match &r {
                     Ok(_) => {}
-                    Err(e) if matches!(e.code(), "already_exists" | "not_found" | "unavailable" | "no_primary" | "timeout") => {}
-                    Err(e) => return fail(&trace, format!("step {step}: unexpected error {e:?}: {:#?}", describe(&s, from..s.log.len()))),
+                    Err(e)
+                        if matches!(
+                            e.code(),
+                            "already_exists" | "not_found" | "unavailable" | "no_primary" | "timeout"
+                        ) => {}
+                    Err(e) => {
+                        return fail(
+                            &trace,
+                            format!("step {step}: unexpected error {e:?}: {:#?}", describe(&s, from..s.log.len())),
+                        )
+                    }
                 }
                 calls.push(WriteCall { key, id, result: r.map(|d| d.reply), log: from..s.log.len(), step });
             }
@@ -1331,14 +1406,27 @@ fn random_sequence(seed: u64, moves: usize, sync: bool, strict: bool) -> Result<
         let placements = placed(&s, call.log.clone(), &call.id);
         for p in &placements {
             if p.rev != rev_of(&call.key, p.parent.as_deref().unwrap_or("")) {
-                return fail(&trace, format!("{what}: wrote {} over {:?}, not hash(key, parent): {:#?}", p.rev, p.parent, requests()));
+                return fail(
+                    &trace,
+                    format!("{what}: wrote {} over {:?}, not hash(key, parent): {:#?}", p.rev, p.parent, requests()),
+                );
             }
         }
         // Two revisions of one write: only on different nodes over different winners (never with `sync`).
         for (i, a) in placements.iter().enumerate() {
             for b in &placements[i + 1..] {
                 if a.rev != b.rev && (sync || a.node == b.node || a.parent == b.parent) {
-                    return fail(&trace, format!("{what}: one write made {} on node {} and {} on node {}: {:#?}", a.rev, a.node, b.rev, b.node, requests()));
+                    return fail(
+                        &trace,
+                        format!(
+                            "{what}: one write made {} on node {} and {} on node {}: {:#?}",
+                            a.rev,
+                            a.node,
+                            b.rev,
+                            b.node,
+                            requests()
+                        ),
+                    );
                 }
             }
         }
@@ -1347,15 +1435,24 @@ fn random_sequence(seed: u64, moves: usize, sync: bool, strict: bool) -> Result<
             let (r, next) = (&s.log[k], &s.log[k + 1]);
             let unknown = r.is_bulk() && (r.status.is_none() || r.dropped);
             if unknown && next.node != r.node && next.seen[r.node] != EndpointState::Down {
-                return fail(&trace, format!("{what}: after the unknown outcome on node {} the retry went to node {}: {:#?}", r.node, next.node, requests()));
+                return fail(
+                    &trace,
+                    format!(
+                        "{what}: after the unknown outcome on node {} the retry went to node {}: {:#?}",
+                        r.node,
+                        next.node,
+                        requests()
+                    ),
+                );
             }
         }
         let wrote = s.log[call.log.clone()].iter().any(|r| r.is_bulk() && r.applied);
         // `strict` also fails a final error after the outcome was unknown on a node the call then had to leave
         // (`a_write_that_landed_before_its_node_died_is_not_reported_not_found_by_the_next_node`).
         let last = &s.log[call.log.end - 1];
-        let left_unknown =
-            s.log[call.log.clone()].iter().any(|r| r.is_bulk() && (r.status.is_none() || r.dropped) && r.node != last.node);
+        let left_unknown = s.log[call.log.clone()]
+            .iter()
+            .any(|r| r.is_bulk() && (r.status.is_none() || r.dropped) && r.node != last.node);
         match &call.result {
             Err(e) if !e.retryable() && wrote && (strict || !left_unknown) => {
                 return fail(&trace, format!("{what}: failed with {e:?} although it wrote: {:#?}", requests()));
@@ -1365,8 +1462,11 @@ fn random_sequence(seed: u64, moves: usize, sync: bool, strict: bool) -> Result<
                 let cid = couch_id(C, &call.id);
                 for n in 0..3 {
                     let tree = s.tree(n, &cid);
-                    let present = |rev: &str| tree.is_some_and(|t| t.revs.get(rev).is_some_and(|r| r.body.is_some() || r.deleted));
-                    let own: Vec<String> = revs_by(&s, n, &call.id, &call.key).into_iter().filter(|r| present(r)).collect();
+                    let present = |rev: &str| {
+                        tree.is_some_and(|t| t.revs.get(rev).is_some_and(|r| r.body.is_some() || r.deleted))
+                    };
+                    let own: Vec<String> =
+                        revs_by(&s, n, &call.id, &call.key).into_iter().filter(|r| present(r)).collect();
                     let ok = match reply {
                         Reply::Doc(d) => !own.is_empty() && present(&d.version.to_string()),
                         Reply::Deleted => {
@@ -1380,7 +1480,13 @@ fn random_sequence(seed: u64, moves: usize, sync: bool, strict: bool) -> Result<
                         other => return fail(&trace, format!("{what}: a write replied {other:?}")),
                     };
                     if !ok {
-                        return fail(&trace, format!("{what}: acknowledged but missing on node {n} (own revisions there: {own:?}): {:#?}", requests()));
+                        return fail(
+                            &trace,
+                            format!(
+                                "{what}: acknowledged but missing on node {n} (own revisions there: {own:?}): {:#?}",
+                                requests()
+                            ),
+                        );
                     }
                 }
             }

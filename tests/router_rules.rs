@@ -65,7 +65,9 @@ fn writes_go_to_the_primary_and_reads_to_replicas_by_default() {
 fn every_read_preference_picks_from_its_own_set() {
     let mut s = warmed(2, json!({}));
     s.op(create("a")).unwrap();
-    let on = |s: &mut Sim, pref| s.call(get("a"), CallOptions { read_preference: Some(pref), ..Default::default() }).0.unwrap().endpoint.0;
+    let on = |s: &mut Sim, pref| {
+        s.call(get("a"), CallOptions { read_preference: Some(pref), ..Default::default() }).0.unwrap().endpoint.0
+    };
     for _ in 0..5 {
         assert_eq!(on(&mut s, ReadPreference::Primary), 0);
         assert_eq!(on(&mut s, ReadPreference::PrimaryPreferred), 0);
@@ -166,7 +168,9 @@ fn a_malformed_answer_moves_the_read_to_another_endpoint() {
     let mut s = warmed(2, json!({"readPreference": "replica"}));
     s.op(create("a")).unwrap();
     s.nodes[1].docs.insert(("users".into(), "a".into()), json!({"id": 1, "version": "x"}));
-    s.nodes[2].docs.insert(("users".into(), "a".into()), json!({"id": "a", "version": 1, "data": {"ok": true}, "updatedAt": "t"}));
+    s.nodes[2]
+        .docs
+        .insert(("users".into(), "a".into()), json!({"id": "a", "version": 1, "data": {"ok": true}, "updatedAt": "t"}));
     for _ in 0..10 {
         let r = s.op(get("a")).unwrap();
         assert_eq!(r.endpoint.0, 2);

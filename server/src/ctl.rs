@@ -14,20 +14,15 @@ pub fn run(state_file: &Path, action: &str, node: Option<&str>) -> i32 {
     let info = match ClusterInfo::read(state_file) {
         Ok(info) => info,
         Err(e) => {
-            eprintln!(
-                "cannot read state file {}: {e} (is dev-cluster running?)",
-                state_file.display()
-            );
+            eprintln!("cannot read state file {}: {e} (is dev-cluster running?)", state_file.display());
             return 2;
         }
     };
     let (method, path, body) = match (action, node) {
         ("status", _) => ("GET", "/admin/status".to_string(), None),
-        ("auto-failover", Some(v @ ("on" | "off"))) => (
-            "POST",
-            "/admin/auto-failover".to_string(),
-            Some(format!("{{\"enabled\": {}}}", v == "on")),
-        ),
+        ("auto-failover", Some(v @ ("on" | "off"))) => {
+            ("POST", "/admin/auto-failover".to_string(), Some(format!("{{\"enabled\": {}}}", v == "on")))
+        }
         ("auto-failover", _) => {
             eprintln!("usage: ctl auto-failover on|off");
             return 2;
@@ -40,17 +35,8 @@ pub fn run(state_file: &Path, action: &str, node: Option<&str>) -> i32 {
     };
     let auth = format!("Bearer {}", info.admin_token);
     let url = format!("{}{path}", info.admin_url);
-    let headers = [
-        ("Authorization", auth.as_str()),
-        ("Content-Type", "application/json"),
-    ];
-    match client::request(
-        method,
-        &url,
-        &headers,
-        body.as_deref().map(str::as_bytes),
-        Duration::from_secs(180),
-    ) {
+    let headers = [("Authorization", auth.as_str()), ("Content-Type", "application/json")];
+    match client::request(method, &url, &headers, body.as_deref().map(str::as_bytes), Duration::from_secs(180)) {
         Ok(response) => {
             let json = response.json();
             // A closed stdout (e.g. `| head`) is not worth a panic.

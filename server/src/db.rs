@@ -43,8 +43,7 @@ CREATE TABLE IF NOT EXISTS replikit_idempotency (
 
 /// Build a pool for `conninfo` (libpq key=value or URL form).
 pub fn pool(conninfo: &str) -> Result<Pool, String> {
-    let mut config = tokio_postgres::Config::from_str(conninfo)
-        .map_err(|e| format!("invalid --pg conninfo: {e}"))?;
+    let mut config = tokio_postgres::Config::from_str(conninfo).map_err(|e| format!("invalid --pg conninfo: {e}"))?;
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(Duration::from_secs(2));
     }
@@ -52,13 +51,7 @@ pub fn pool(conninfo: &str) -> Result<Pool, String> {
     if config.get_application_name().is_none() {
         config.application_name("replikit-gateway");
     }
-    let manager = Manager::from_config(
-        config,
-        NoTls,
-        ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
-        },
-    );
+    let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
     Pool::builder(manager)
         .max_size(16)
         .runtime(Runtime::Tokio1)
@@ -79,21 +72,16 @@ pub async fn deadline<T>(
     limit: Duration,
     work: impl std::future::Future<Output = Result<T, ApiError>>,
 ) -> Result<T, ApiError> {
-    tokio::time::timeout(limit, work).await.unwrap_or_else(|_| {
-        Err(ApiError::Unavailable(
-            "database did not answer in time".into(),
-        ))
-    })
+    tokio::time::timeout(limit, work)
+        .await
+        .unwrap_or_else(|_| Err(ApiError::Unavailable("database did not answer in time".into())))
 }
 
 /// Create the tables if this node is a primary and they are missing. A standby gets them by
 /// replication, so it is left alone. Returns whether this node is a primary.
 pub async fn ensure_schema(pool: &Pool) -> Result<bool, ApiError> {
     let client = client(pool).await?;
-    let in_recovery: bool = client
-        .query_one("SELECT pg_is_in_recovery()", &[])
-        .await?
-        .get(0);
+    let in_recovery: bool = client.query_one("SELECT pg_is_in_recovery()", &[]).await?.get(0);
     if !in_recovery {
         client.batch_execute(SCHEMA_SQL).await?;
     }
@@ -130,8 +118,6 @@ pub async fn node_status(client: &tokio_postgres::Client) -> Result<NodeStatus, 
 
 /// This node's position (see [`crate::position`]).
 pub async fn position(client: &tokio_postgres::Client) -> Result<u64, ApiError> {
-    let row = client
-        .query_one(&format!("SELECT {POSITION_SQL}"), &[])
-        .await?;
+    let row = client.query_one(&format!("SELECT {POSITION_SQL}"), &[]).await?;
     Ok(row.get::<_, i64>(0).max(0) as u64)
 }

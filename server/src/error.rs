@@ -87,9 +87,7 @@ impl ApiError {
     pub fn body(&self) -> Value {
         let mut body = json!({ "error": { "code": self.code(), "message": self.to_string() } });
         match self {
-            ApiError::Conflict { current } => {
-                body["current"] = current.clone().unwrap_or(Value::Null)
-            }
+            ApiError::Conflict { current } => body["current"] = current.clone().unwrap_or(Value::Null),
             ApiError::Lagging { position, .. } => body["position"] = json!(position),
             _ => {}
         }
@@ -101,16 +99,12 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = (self.status(), axum::Json(self.body())).into_response();
         if let ApiError::Lagging { position, .. } = &self {
-            response
-                .headers_mut()
-                .insert(POSITION_HEADER, HeaderValue::from(*position));
+            response.headers_mut().insert(POSITION_HEADER, HeaderValue::from(*position));
         }
         if let ApiError::Conflict { current: Some(doc) } = &self {
             if let Some(version) = doc.get("version").and_then(Value::as_i64) {
                 if let Ok(etag) = HeaderValue::from_str(&format!("\"{version}\"")) {
-                    response
-                        .headers_mut()
-                        .insert(axum::http::header::ETAG, etag);
+                    response.headers_mut().insert(axum::http::header::ETAG, etag);
                 }
             }
         }
@@ -131,7 +125,10 @@ impl From<tokio_postgres::Error> for ApiError {
         } else if code.code().starts_with("22") {
             // Class 22, data exception: the request carried data PostgreSQL cannot store (a NUL in a
             // string, \u0000 in JSON text): the client's fault, not a server error.
-            ApiError::BadRequest(format!("data PostgreSQL cannot store: {}", err.as_db_error().map(|d| d.message()).unwrap_or("invalid data")))
+            ApiError::BadRequest(format!(
+                "data PostgreSQL cannot store: {}",
+                err.as_db_error().map(|d| d.message()).unwrap_or("invalid data")
+            ))
         } else if code.code().starts_with("57")
             || code.code().starts_with("08")
             || *code == SqlState::T_R_SERIALIZATION_FAILURE

@@ -77,11 +77,7 @@ enum Command {
 fn main() {
     let cli = Cli::parse();
     let code = match cli.command {
-        Command::Ctl {
-            state_file,
-            action,
-            node,
-        } => {
+        Command::Ctl { state_file, action, node } => {
             let path = state_file.unwrap_or_else(cluster::state::default_path);
             replikit_server::ctl::run(&path, &action, node.as_deref())
         }
@@ -97,21 +93,12 @@ fn main() {
 }
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime")
 }
 
 async fn run_async(command: Command) -> i32 {
     match command {
-        Command::Serve {
-            listen,
-            pg,
-            node_id,
-            auth_token,
-            cors_origin,
-        } => {
+        Command::Serve { listen, pg, node_id, auth_token, cors_origin } => {
             let pool = match replikit_server::db::pool(&pg) {
                 Ok(pool) => pool,
                 Err(e) => {
@@ -120,11 +107,7 @@ async fn run_async(command: Command) -> i32 {
                 }
             };
             spawn_schema_setup(pool.clone());
-            let config = GatewayConfig {
-                node_id,
-                auth_token,
-                cors_origins: cors_origin,
-            };
+            let config = GatewayConfig { node_id, auth_token, cors_origins: cors_origin };
             let gateway = match GatewayHandle::start(listen, config, pool).await {
                 Ok(g) => g,
                 Err(e) => {
@@ -132,10 +115,7 @@ async fn run_async(command: Command) -> i32 {
                     return 1;
                 }
             };
-            eprintln!(
-                "replikit-server: serving protocol v1 on http://{}",
-                gateway.addr
-            );
+            eprintln!("replikit-server: serving protocol v1 on http://{}", gateway.addr);
             let _ = tokio::signal::ctrl_c().await;
             0
         }
@@ -149,11 +129,7 @@ async fn run_async(command: Command) -> i32 {
             state_file,
             stop_on_stdin_close,
         } => {
-            let admin_port = admin_port.unwrap_or(if port == 0 {
-                0
-            } else {
-                port.saturating_add(100)
-            });
+            let admin_port = admin_port.unwrap_or(if port == 0 { 0 } else { port.saturating_add(100) });
             let opts = ClusterOptions {
                 replicas,
                 port,

@@ -11,7 +11,13 @@ use crate::core::Doc;
 
 fn entry(collection: &str, id: &str, version: u64, data: serde_json::Value, pending: bool) -> Entry {
     let doc = Doc::from_value(json!({"id": id, "version": version, "data": data, "updatedAt": "2026-01-01T00:00:00Z"}));
-    Entry { collection: collection.into(), id: id.into(), doc: Some(doc.unwrap()), stored_at_ms: 1000 + version, pending }
+    Entry {
+        collection: collection.into(),
+        id: id.into(),
+        doc: Some(doc.unwrap()),
+        stored_at_ms: 1000 + version,
+        pending,
+    }
 }
 
 fn queued(seq: u64, id: &str) -> OutboxEntry {

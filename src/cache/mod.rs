@@ -6,9 +6,9 @@
 //! queue is decided in `core::cache` and `core::outbox`; a store only keeps it.
 
 pub mod conformance;
-mod memory;
 #[cfg(target_arch = "wasm32")]
 pub mod indexeddb;
+mod memory;
 
 pub use memory::MemoryStore;
 

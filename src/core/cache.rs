@@ -10,25 +10,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::document::Doc;
-
-/// How a read uses the cache.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ReadPolicy {
-    NetworkFirst,
-    CacheFirst,
-    StaleWhileRevalidate,
-    NetworkOnly,
-    CacheOnly,
-}
-
-pub const READ_POLICIES: &[(&str, ReadPolicy)] = &[
-    ("network-first", ReadPolicy::NetworkFirst),
-    ("cache-first", ReadPolicy::CacheFirst),
-    ("stale-while-revalidate", ReadPolicy::StaleWhileRevalidate),
-    ("network-only", ReadPolicy::NetworkOnly),
-    ("cache-only", ReadPolicy::CacheOnly),
-];
+pub use super::types::{ReadPolicy, READ_POLICIES};
 
 /// One cached document (or a pending delete's tombstone).
 #[derive(Debug, Clone, PartialEq)]
@@ -160,7 +142,9 @@ impl Cache {
     fn evict(&mut self) {
         let mut skipped = Vec::new();
         while self.entries.len() > self.max_entries {
-            let Some((tick, key)) = self.order.pop_first() else { break };
+            let Some((tick, key)) = self.order.pop_first() else {
+                break;
+            };
             if self.entries.get(&key).is_some_and(|(e, _)| e.pending) {
                 skipped.push((tick, key));
                 continue;
@@ -209,6 +193,10 @@ mod tests {
         assert_eq!(plan(ReadPolicy::NetworkFirst, Some(&fresh), ttl, 1200), ReadPlan::Network { fallback: true });
         assert_eq!(plan(ReadPolicy::NetworkOnly, Some(&fresh), ttl, 1200), ReadPlan::Network { fallback: false });
         assert_eq!(plan(ReadPolicy::CacheOnly, None, ttl, 1200), ReadPlan::Cache);
-        assert_eq!(plan(ReadPolicy::NetworkFirst, Some(&pending), ttl, 1200), ReadPlan::Cache, "own offline write wins");
+        assert_eq!(
+            plan(ReadPolicy::NetworkFirst, Some(&pending), ttl, 1200),
+            ReadPlan::Cache,
+            "own offline write wins"
+        );
     }
 }

@@ -82,7 +82,9 @@ pub struct Doc {
 impl Doc {
     /// Reads a document from JSON, checking every field (the protocol's shape; no serde visitor per type).
     pub fn from_value(value: Value) -> Result<Doc, String> {
-        let Value::Object(mut map) = value else { return Err("a document must be an object".into()) };
+        let Value::Object(mut map) = value else {
+            return Err("a document must be an object".into());
+        };
         let id = match map.remove("id") {
             Some(Value::String(s)) => s,
             _ => return Err("document `id` must be a string".into()),
@@ -119,8 +121,8 @@ pub struct CollectionName(String);
 
 impl CollectionName {
     pub fn parse(name: &str) -> Result<Self, Error> {
-        let ok = (1..=64).contains(&name.len())
-            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        let ok =
+            (1..=64).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
         if !ok {
             return Err(Error::invalid(
                 "collection",
@@ -156,10 +158,7 @@ pub fn check_id(id: &str) -> Result<(), Error> {
 pub fn check_data(data: Value) -> Result<Map<String, Value>, Error> {
     match data {
         Value::Object(map) => Ok(map),
-        other => Err(Error::invalid(
-            "data",
-            format!("must be a plain object, got {}", kind(&other)),
-        )),
+        other => Err(Error::invalid("data", format!("must be a plain object, got {}", kind(&other)))),
     }
 }
 
@@ -183,7 +182,9 @@ mod tests {
     fn versions_are_counters_or_revisions() {
         assert_eq!(Version::from_json(&json!(3)), Some(Version::Seq(3)));
         assert_eq!(Version::from_json(&json!("12-ab3f")), Some(Version::Rev("12-ab3f".into())));
-        for bad in [json!(-1), json!(1.5), json!("abc"), json!("0-a"), json!("1-"), json!("-a"), json!("1-a b"), json!(null)] {
+        for bad in
+            [json!(-1), json!(1.5), json!("abc"), json!("0-a"), json!("1-"), json!("-a"), json!("1-a b"), json!(null)]
+        {
             assert_eq!(Version::from_json(&bad), None, "{bad}");
         }
         assert_eq!(Version::Rev("3-x".into()).rev_parts(), Some((3, "x")));

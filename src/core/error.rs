@@ -67,18 +67,12 @@ impl Error {
 
     /// Whether the same operation may succeed if tried again later.
     pub fn retryable(&self) -> bool {
-        matches!(
-            self,
-            Error::NoPrimary { .. } | Error::Unavailable { .. } | Error::Timeout { .. }
-        )
+        matches!(self, Error::NoPrimary { .. } | Error::Unavailable { .. } | Error::Timeout { .. })
     }
 
     /// Shorthand for [`Error::InvalidArgument`].
     pub fn invalid(what: impl Into<String>, message: impl Into<String>) -> Self {
-        Error::InvalidArgument {
-            what: what.into(),
-            message: message.into(),
-        }
+        Error::InvalidArgument { what: what.into(), message: message.into() }
     }
 }
 

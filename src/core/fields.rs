@@ -42,8 +42,11 @@ impl<'a> Fields<'a> {
 
     /// A whole number from 0 up.
     pub fn u64(&mut self, key: &'static str) -> Result<Option<u64>, Error> {
-        let Some(v) = self.get(key) else { return Ok(None) };
-        match v.as_u64().or_else(|| v.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f < 9e15).map(|f| f as u64)) {
+        let Some(v) = self.get(key) else {
+            return Ok(None);
+        };
+        match v.as_u64().or_else(|| v.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f < 9e15).map(|f| f as u64))
+        {
             Some(n) => Ok(Some(n)),
             None => Err(Error::invalid(self.name(key), format!("must be a whole number from 0 up, got {v}"))),
         }
@@ -52,9 +55,9 @@ impl<'a> Fields<'a> {
     /// A whole number that fits in 32 bits.
     pub fn u32(&mut self, key: &'static str) -> Result<Option<u32>, Error> {
         match self.u64(key)? {
-            Some(n) => u32::try_from(n)
-                .map(Some)
-                .map_err(|_| Error::invalid(self.name(key), format!("{n} is too large"))),
+            Some(n) => {
+                u32::try_from(n).map(Some).map_err(|_| Error::invalid(self.name(key), format!("{n} is too large")))
+            }
             None => Ok(None),
         }
     }
@@ -77,7 +80,9 @@ impl<'a> Fields<'a> {
 
     /// One of the named `choices`.
     pub fn one_of<T: Copy>(&mut self, key: &'static str, choices: &[(&str, T)]) -> Result<Option<T>, Error> {
-        let Some(s) = self.string(key)? else { return Ok(None) };
+        let Some(s) = self.string(key)? else {
+            return Ok(None);
+        };
         match choices.iter().find(|(name, _)| *name == s) {
             Some((_, v)) => Ok(Some(*v)),
             None => {

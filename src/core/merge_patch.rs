@@ -47,10 +47,7 @@ mod tests {
         assert_eq!(merged(json!({"a": "b", "b": "c"}), json!({"a": null})), json!({"b": "c"}));
         assert_eq!(merged(json!({"a": ["b"]}), json!({"a": "c"})), json!({"a": "c"}));
         assert_eq!(merged(json!({"a": "c"}), json!({"a": ["b"]})), json!({"a": ["b"]}));
-        assert_eq!(
-            merged(json!({"a": {"b": "c"}}), json!({"a": {"b": "d", "c": null}})),
-            json!({"a": {"b": "d"}})
-        );
+        assert_eq!(merged(json!({"a": {"b": "c"}}), json!({"a": {"b": "d", "c": null}})), json!({"a": {"b": "d"}}));
         assert_eq!(merged(json!({"a": [{"b": "c"}]}), json!({"a": [1]})), json!({"a": [1]}));
         assert_eq!(merged(json!({"e": null}), json!({"a": 1})), json!({"e": null, "a": 1}));
         assert_eq!(merged(json!({}), json!({"a": {"bb": {"ccc": null}}})), json!({"a": {"bb": {}}}));

@@ -4,6 +4,7 @@
 //! time arrives as `now_ms: u64`, requests leave as data). That is what lets every rule be tested natively
 //! and deterministically; `src/wasm` does the IO and feeds the results back.
 
+pub mod action;
 pub mod cache;
 pub mod document;
 pub mod error;
@@ -18,11 +19,13 @@ pub mod router;
 pub mod selection;
 pub mod time;
 pub mod topology;
+pub mod types;
 
+pub use action::{Action, CallOptions, Completed, Reply};
 pub use document::{check_data, check_id, CollectionName, Doc};
 pub use error::Error;
+pub use operation::{Operation, Step};
 pub use options::{Config, Consistency, Durability, ReadPreference, Role};
-pub use operation::{Action, CallOptions, Completed, Operation, Reply, Step};
 pub use protocol::{EndpointId, Outcome, Request, Response};
 pub use router::{Event, Router};
 pub use topology::{EndpointState, EndpointView, Topology};

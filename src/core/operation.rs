@@ -1,98 +1,9 @@
-//! One CRUD call as data: what it asks for, and how its attempts are going.
+//! One request-level operation in progress: how the attempts of one [`Action`] are going (the router's state).
 
-use serde_json::{Map, Value};
-
-use super::document::{CollectionName, Doc, Version};
+use super::action::{Action, Completed};
 use super::error::Error;
-use super::options::{Durability, ReadPreference};
-use super::protocol::{EndpointId, FollowUp};
-
-/// What a call asks of the cluster.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Action {
-    /// `if_none_match`: the cached version, for a `304 Not Modified` revalidation.
-    Get { collection: CollectionName, id: String, if_none_match: Option<Version> },
-    List { collection: CollectionName, limit: Option<u32>, after: Option<String> },
-    Create { collection: CollectionName, id: String, data: Map<String, Value> },
-    Replace { collection: CollectionName, id: String, data: Map<String, Value>, if_version: Option<Version> },
-    Update { collection: CollectionName, id: String, patch: Map<String, Value>, if_version: Option<Version> },
-    Delete { collection: CollectionName, id: String, if_version: Option<Version> },
-    /// Multi-primary: the documents at these (conflicting) revisions.
-    Revisions { collection: CollectionName, id: String, revs: Vec<Version> },
-    /// Multi-primary: settle a revision conflict by keeping `keep` (or writing `merged` over it) and deleting
-    /// the `losers`. Idempotent: the revisions written are derived from the conflict itself.
-    /// `updated_at`: the merge's time, derived from the versions (the latest), so clients merging alike write
-    /// the same bytes.
-    Resolve {
-        collection: CollectionName,
-        id: String,
-        keep: Doc,
-        merged: Option<Map<String, Value>>,
-        losers: Vec<Version>,
-        updated_at: String,
-    },
-}
-
-impl Action {
-    pub fn is_write(&self) -> bool {
-        !matches!(self, Action::Get { .. } | Action::List { .. } | Action::Revisions { .. })
-    }
-
-    pub(crate) fn if_version(&self) -> Option<&Version> {
-        match self {
-            Action::Replace { if_version, .. } | Action::Update { if_version, .. } | Action::Delete { if_version, .. } => {
-                if_version.as_ref()
-            }
-            _ => None,
-        }
-    }
-}
-
-/// What a finished call gives back.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Reply {
-    Doc(Doc),
-    /// `get` of a missing document.
-    Missing,
-    /// `get` answered `304`: the cached version (`if_none_match`) is current.
-    NotModified,
-    Page(Page),
-    Deleted,
-    /// The documents at the revisions a `Revisions` call asked for (deleted or missing ones left out).
-    Versions(Vec<Doc>),
-}
-
-/// A page of a list, in id order.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct Page {
-    pub items: Vec<Doc>,
-    pub next: Option<String>,
-    /// Multi-primary: ids of the items that have conflicting revisions.
-    #[serde(skip)]
-    pub conflicted: Vec<String>,
-}
-
-/// A successful call and the endpoint that served it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Completed {
-    pub reply: Reply,
-    pub endpoint: EndpointId,
-    /// For a `Doc` reply: the response body it was parsed from (valid JSON of that document).
-    pub raw: Option<String>,
-    /// Multi-primary: other revisions of the replied document in conflict with it.
-    pub conflicts: Vec<Version>,
-}
-
-/// Per-call options that override the client's.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct CallOptions {
-    pub read_preference: Option<ReadPreference>,
-    pub durability: Option<Durability>,
-    /// A write's idempotency key, when the caller made it (an outbox entry keeps its first one).
-    pub idempotency_key: Option<String>,
-    /// When the app made the write (an outbox entry's edit time); default: when the call starts.
-    pub written_at_ms: Option<u64>,
-}
+use super::protocol::FollowUp;
+use super::types::{Durability, EndpointId, ReadPreference};
 
 /// One call in progress. Created by [`Router::start`](super::router::Router::start), advanced by `step`.
 #[derive(Debug, Clone)]
@@ -156,6 +67,8 @@ pub enum Step {
     /// Send this request and hand its outcome to `Router::handle_outcome`.
     Send(super::protocol::Request),
     /// Nothing to send before `until_ms`; step again then, or sooner when the topology changes.
-    Wait { until_ms: u64 },
+    Wait {
+        until_ms: u64,
+    },
     Done(Result<Completed, Error>),
 }

@@ -9,73 +9,15 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::cache::{ReadPolicy, READ_POLICIES};
 use super::error::Error;
 use super::fields::Fields;
-use super::outbox::{ConflictStrategy, CONFLICT_STRATEGIES};
-
-/// Where reads go (writes always go to the primary).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub enum ReadPreference {
-    Primary,
-    PrimaryPreferred,
-    Replica,
-    ReplicaPreferred,
-    Nearest,
-}
-
-/// Which reads a client accepts after its own writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub enum Consistency {
-    /// Read-your-writes: reads carry the client's highest written position.
-    Session,
-    /// Any replica within the staleness bound will do.
-    Eventual,
-}
-
-/// How far a write must travel before it is acknowledged (protocol header `X-Replikit-Durability`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub enum Durability {
-    Local,
-    Quorum,
-    Visible,
-}
-
-/// The role an endpoint is configured with; the health checks have the last word.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub enum Role {
-    Primary,
-    Replica,
-}
-
-/// How the cluster is organised (docs/ARCHITECTURE.md, "Topologies").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum TopologyKind {
-    /// One primary takes the writes; replicas serve reads (PostgreSQL streaming replication behind the gateway).
-    PrimaryReplica,
-    /// Every node takes writes and the nodes replicate to each other (CouchDB, PouchDB Server).
-    MultiPrimary,
-}
-
-/// The protocol the endpoints speak (one adapter each, `core::protocol`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub enum ProtocolKind {
-    /// The Replikit gateway, protocol v1 (docs/PROTOCOL.md).
-    Replikit,
-    /// CouchDB's document API.
-    #[serde(rename = "couchdb")]
-    CouchDb,
-}
-
-const TOPOLOGIES: &[(&str, TopologyKind)] =
-    &[("primary-replica", TopologyKind::PrimaryReplica), ("multi-primary", TopologyKind::MultiPrimary)];
-const PROTOCOLS: &[(&str, ProtocolKind)] = &[("replikit", ProtocolKind::Replikit), ("couchdb", ProtocolKind::CouchDb)];
+pub use super::types::{
+    ConflictStrategy, Consistency, Durability, ProtocolKind, ReadPolicy, ReadPreference, Role, StoreKind, TopologyKind,
+};
+use super::types::{
+    CONFLICT_STRATEGIES, CONSISTENCIES, DURABILITIES, PROTOCOLS, READ_POLICIES, READ_PREFERENCES, ROLES, STORES,
+    TOPOLOGIES,
+};
 
 /// Health-check settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,19 +42,6 @@ pub struct EndpointConfig {
     pub url: String,
     pub role: Option<Role>,
 }
-
-/// Where the local cache lives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub enum StoreKind {
-    #[serde(rename = "indexeddb")]
-    IndexedDb,
-    Memory,
-    None,
-}
-
-pub(crate) const STORES: &[(&str, StoreKind)] =
-    &[("indexeddb", StoreKind::IndexedDb), ("memory", StoreKind::Memory), ("none", StoreKind::None)];
 
 /// Local cache settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,18 +83,6 @@ pub struct Config {
 /// Upper bound for every duration option: one hour. Longer is a unit mistake (seconds vs milliseconds).
 const MAX_DURATION_MS: u64 = 3_600_000;
 
-pub(crate) const READ_PREFERENCES: &[(&str, ReadPreference)] = &[
-    ("primary", ReadPreference::Primary),
-    ("primaryPreferred", ReadPreference::PrimaryPreferred),
-    ("replica", ReadPreference::Replica),
-    ("replicaPreferred", ReadPreference::ReplicaPreferred),
-    ("nearest", ReadPreference::Nearest),
-];
-const CONSISTENCIES: &[(&str, Consistency)] = &[("session", Consistency::Session), ("eventual", Consistency::Eventual)];
-pub(crate) const DURABILITIES: &[(&str, Durability)] =
-    &[("local", Durability::Local), ("quorum", Durability::Quorum), ("visible", Durability::Visible)];
-const ROLES: &[(&str, Role)] = &[("primary", Role::Primary), ("replica", Role::Replica)];
-
 impl Config {
     /// Parses and validates the options object given to `createClient`.
     pub fn from_json(options: Value) -> Result<Config, Error> {
@@ -179,17 +96,28 @@ impl Config {
         let multi = topology == TopologyKind::MultiPrimary;
         match (topology, protocol) {
             (TopologyKind::PrimaryReplica, ProtocolKind::CouchDb) => {
-                return Err(Error::invalid("protocol", "\"couchdb\" servers are multi-primary: add topology: 'multi-primary'"))
+                return Err(Error::invalid(
+                    "protocol",
+                    "\"couchdb\" servers are multi-primary: add topology: 'multi-primary'",
+                ))
             }
             (TopologyKind::MultiPrimary, ProtocolKind::Replikit) => {
-                return Err(Error::invalid("protocol", "the Replikit gateway is primary-replica; multi-primary needs protocol: 'couchdb'"))
+                return Err(Error::invalid(
+                    "protocol",
+                    "the Replikit gateway is primary-replica; multi-primary needs protocol: 'couchdb'",
+                ))
             }
             _ => {}
         }
         match (&database, protocol) {
-            (None, ProtocolKind::CouchDb) => return Err(Error::invalid("database", "is required with protocol 'couchdb'")),
+            (None, ProtocolKind::CouchDb) => {
+                return Err(Error::invalid("database", "is required with protocol 'couchdb'"))
+            }
             (Some(_), ProtocolKind::Replikit) => {
-                return Err(Error::invalid("database", "applies only to protocol 'couchdb' (the gateway serves one database)"))
+                return Err(Error::invalid(
+                    "database",
+                    "applies only to protocol 'couchdb' (the gateway serves one database)",
+                ))
             }
             (Some(db), _) => check_database(db)?,
             _ => {}
@@ -197,10 +125,16 @@ impl Config {
         let endpoints = endpoints(&mut f)?;
         if multi {
             if options.get("primary").is_some() || options.get("replicas").is_some() {
-                return Err(Error::invalid("endpoints", "a multi-primary cluster has no primary/replicas: list its nodes in `endpoints`"));
+                return Err(Error::invalid(
+                    "endpoints",
+                    "a multi-primary cluster has no primary/replicas: list its nodes in `endpoints`",
+                ));
             }
             if let Some(i) = endpoints.iter().position(|e| e.role.is_some()) {
-                return Err(Error::invalid(format!("endpoints[{i}].role"), "does not apply: every multi-primary node takes writes"));
+                return Err(Error::invalid(
+                    format!("endpoints[{i}].role"),
+                    "does not apply: every multi-primary node takes writes",
+                ));
             }
         }
         let health = match f.object("health")? {
@@ -280,10 +214,16 @@ impl Config {
         let durability = f.one_of("durability", DURABILITIES)?;
         if multi {
             if read_preference.is_some_and(|p| p != ReadPreference::Nearest) {
-                return Err(Error::invalid("readPreference", "a multi-primary cluster has no replicas: reads go to the nearest node ('nearest')"));
+                return Err(Error::invalid(
+                    "readPreference",
+                    "a multi-primary cluster has no replicas: reads go to the nearest node ('nearest')",
+                ));
             }
             if durability.is_some() {
-                return Err(Error::invalid("durability", "does not apply to protocol 'couchdb' (a write is acknowledged by the node that took it)"));
+                return Err(Error::invalid(
+                    "durability",
+                    "does not apply to protocol 'couchdb' (a write is acknowledged by the node that took it)",
+                ));
             }
         }
         let default_preference = if multi { ReadPreference::Nearest } else { ReadPreference::ReplicaPreferred };
@@ -314,10 +254,7 @@ impl Config {
 fn ranged(what: &str, value: Option<u64>, default: u64, min: u64) -> Result<u64, Error> {
     let v = value.unwrap_or(default);
     if v < min || v > MAX_DURATION_MS {
-        return Err(Error::invalid(
-            what,
-            format!("must be between {min} and {MAX_DURATION_MS} ms, got {v}"),
-        ));
+        return Err(Error::invalid(what, format!("must be between {min} and {MAX_DURATION_MS} ms, got {v}")));
     }
     Ok(v)
 }
@@ -465,8 +402,10 @@ mod tests {
 
     #[test]
     fn cache_and_offline_options_are_checked() {
-        let c = Config::from_json(json!({"primary": "http://a", "cache": {"store": "memory", "maxEntries": 10, "ttlMs": 500},
-            "readPolicy": "stale-while-revalidate", "offline": {"queueWrites": true}, "conflict": "last-writer-wins"}))
+        let c = Config::from_json(
+            json!({"primary": "http://a", "cache": {"store": "memory", "maxEntries": 10, "ttlMs": 500},
+            "readPolicy": "stale-while-revalidate", "offline": {"queueWrites": true}, "conflict": "last-writer-wins"}),
+        )
         .unwrap();
         assert_eq!((c.cache.store, c.cache.max_entries, c.cache.ttl_ms), (Some(StoreKind::Memory), 10, Some(500)));
         assert_eq!((c.read_policy, c.queue_writes), (ReadPolicy::StaleWhileRevalidate, Some(true)));
@@ -482,7 +421,10 @@ mod tests {
         let c = Config::from_json(json!({"topology": "multi-primary", "protocol": "couchdb", "database": "app",
             "endpoints": [{"url": "http://a"}, {"url": "http://b"}]}))
         .unwrap();
-        assert_eq!((c.topology, c.protocol, c.database.as_deref()), (TopologyKind::MultiPrimary, ProtocolKind::CouchDb, Some("app")));
+        assert_eq!(
+            (c.topology, c.protocol, c.database.as_deref()),
+            (TopologyKind::MultiPrimary, ProtocolKind::CouchDb, Some("app"))
+        );
         assert_eq!(c.read_preference, ReadPreference::Nearest);
         let base = || json!({"topology": "multi-primary", "database": "app", "endpoints": [{"url": "http://a"}]});
         assert_eq!(Config::from_json(base()).unwrap().protocol, ProtocolKind::CouchDb, "couchdb is the default");

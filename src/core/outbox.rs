@@ -9,10 +9,11 @@
 
 use serde_json::{Map, Value};
 
+use super::action::Action;
 use super::document::{CollectionName, Doc, Version};
 use super::error::Error;
-use super::operation::Action;
 use super::time::parse_rfc3339_ms;
+pub use super::types::{ConflictStrategy, CONFLICT_STRATEGIES};
 
 /// Which write was queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,7 +35,9 @@ impl WriteKind {
     }
 
     fn parse(s: &str) -> Option<Self> {
-        [WriteKind::Create, WriteKind::Replace, WriteKind::Update, WriteKind::Delete].into_iter().find(|k| k.as_str() == s)
+        [WriteKind::Create, WriteKind::Replace, WriteKind::Update, WriteKind::Delete]
+            .into_iter()
+            .find(|k| k.as_str() == s)
     }
 }
 
@@ -73,8 +76,12 @@ impl OutboxEntry {
         let data = || self.data.clone().unwrap_or_default();
         Ok(match self.kind {
             WriteKind::Create => Action::Create { collection, id, data: data() },
-            WriteKind::Replace => Action::Replace { collection, id, data: data(), if_version: self.base_version.clone() },
-            WriteKind::Update => Action::Update { collection, id, patch: data(), if_version: self.base_version.clone() },
+            WriteKind::Replace => {
+                Action::Replace { collection, id, data: data(), if_version: self.base_version.clone() }
+            }
+            WriteKind::Update => {
+                Action::Update { collection, id, patch: data(), if_version: self.base_version.clone() }
+            }
             WriteKind::Delete => Action::Delete { collection, id, if_version: self.base_version.clone() },
         })
     }
@@ -133,22 +140,6 @@ impl OutboxEntry {
         next
     }
 }
-
-/// How conflicts found while syncing are settled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConflictStrategy {
-    ServerWins,
-    ClientWins,
-    LastWriterWins,
-    /// The app's function decides.
-    Custom,
-}
-
-pub const CONFLICT_STRATEGIES: &[(&str, ConflictStrategy)] = &[
-    ("server-wins", ConflictStrategy::ServerWins),
-    ("client-wins", ConflictStrategy::ClientWins),
-    ("last-writer-wins", ConflictStrategy::LastWriterWins),
-];
 
 /// What to do with a write whose `If-Match` failed.
 #[derive(Debug, Clone, PartialEq)]
@@ -235,7 +226,8 @@ mod tests {
     }
 
     fn doc(version: u64, updated_at: &str) -> Doc {
-        Doc::from_value(json!({"id": "a", "version": version, "data": {"v": "remote"}, "updatedAt": updated_at})).unwrap()
+        Doc::from_value(json!({"id": "a", "version": version, "data": {"v": "remote"}, "updatedAt": updated_at}))
+            .unwrap()
     }
 
     #[test]
@@ -256,10 +248,15 @@ mod tests {
         }
         assert_eq!(resolve(ConflictStrategy::LastWriterWins, &e, Some(&remote)), Resolution::Drop, "server is later");
         let late_entry = entry(WriteKind::Update, late);
-        assert!(matches!(resolve(ConflictStrategy::LastWriterWins, &late_entry, Some(&remote)), Resolution::Reapply(_)));
+        assert!(matches!(
+            resolve(ConflictStrategy::LastWriterWins, &late_entry, Some(&remote)),
+            Resolution::Reapply(_)
+        ));
         assert_eq!(resolve(ConflictStrategy::ClientWins, &entry(WriteKind::Delete, 0), None), Resolution::Drop);
         match resolve(ConflictStrategy::ClientWins, &entry(WriteKind::Update, 0), None) {
-            Resolution::Reapply(next) => assert_eq!(next.kind, WriteKind::Replace, "nothing to patch: recreate"),
+            Resolution::Reapply(next) => {
+                assert_eq!(next.kind, WriteKind::Replace, "nothing to patch: recreate")
+            }
             other => panic!("{other:?}"),
         }
     }
@@ -275,7 +272,11 @@ mod tests {
         assert_eq!(pick_revision(ConflictStrategy::ClientWins, &versions), RevisionChoice::Keep(1));
         assert_eq!(pick_revision(ConflictStrategy::Custom, &versions), RevisionChoice::AskApp);
         let tie = [v("2-b", "2026-11-22T10:00:00Z"), v("2-a", "2026-11-22T10:00:00Z")];
-        assert_eq!(pick_revision(ConflictStrategy::LastWriterWins, &tie), RevisionChoice::Keep(0), "a tie keeps the server's winner");
+        assert_eq!(
+            pick_revision(ConflictStrategy::LastWriterWins, &tie),
+            RevisionChoice::Keep(0),
+            "a tie keeps the server's winner"
+        );
     }
 
     #[test]

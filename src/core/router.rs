@@ -12,10 +12,13 @@
 
 use std::collections::VecDeque;
 
+use super::action::{Action, CallOptions, Completed};
 use super::error::Error;
-use super::operation::{Action, CallOptions, Completed, Operation, Step};
+use super::operation::{Operation, Step};
 use super::options::{Config, Consistency, ProtocolKind, TopologyKind};
-use super::protocol::{self, couchdb::CouchDb, replikit::Replikit, Adapter, Attempt, Call, EndpointId, Outcome, Request, Verdict};
+use super::protocol::{
+    self, couchdb::CouchDb, replikit::Replikit, Adapter, Attempt, Call, EndpointId, Outcome, Request, Verdict,
+};
 use super::retry::{backoff_ms, RetryBudget};
 use super::selection::{select_read, select_write};
 use super::topology::{EndpointState, EndpointView, Topology, TopologyEvent};
@@ -260,7 +263,9 @@ impl Router {
 
     /// What the request `step` handed out got. Call `step` again afterwards.
     pub fn handle_outcome(&mut self, op: &mut Operation, now_ms: u64, outcome: Outcome) {
-        let Some(endpoint) = op.in_flight.take() else { return };
+        let Some(endpoint) = op.in_flight.take() else {
+            return;
+        };
         self.topology.end_request(endpoint);
         op.last_endpoint = Some(endpoint);
         op.last_status = match &outcome {
@@ -322,7 +327,8 @@ impl Router {
                 self.retry_or_fail(op, endpoint, now_ms, err);
             }
             Verdict::Final(err) => {
-                let precondition = matches!(err, Error::NotFound { .. } | Error::AlreadyExists { .. } | Error::Conflict { .. });
+                let precondition =
+                    matches!(err, Error::NotFound { .. } | Error::AlreadyExists { .. } | Error::Conflict { .. });
                 op.result = Some(Err(match op.unknown_at.filter(|a| *a != endpoint) {
                     // The write may have landed on a node that cannot be asked now; another node's "no" does not
                     // know about it. Retryable: a later attempt with the same key finds it (or really fails).
@@ -361,8 +367,7 @@ impl Router {
 
     /// Health checks to send now.
     pub fn poll_health_checks(&mut self, now_ms: u64) -> Vec<Request> {
-        let headers: Vec<(String, String)> =
-            self.config.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let headers: Vec<(String, String)> = self.config.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         let timeout_ms = self.config.health.timeout_ms;
         let check = self.adapter.health_check();
         self.topology

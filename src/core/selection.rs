@@ -9,9 +9,8 @@
 //! When nothing has answered a health check yet (start-up), endpoints are chosen by their configured role so
 //! the first read does not wait for the first round of checks.
 
-use super::options::{ReadPreference, Role};
-use super::protocol::EndpointId;
 use super::topology::{EndpointState, Topology};
+use super::types::{EndpointId, ReadPreference, Role};
 
 /// The latency window, as MongoDB's `localThresholdMS` default.
 pub const LATENCY_WINDOW_MS: f64 = 15.0;
@@ -90,10 +89,7 @@ pub fn select_write(topology: &Topology, excluded: &[EndpointId], rng: &mut fast
 
 /// Latency window, then power of two choices on in-flight requests.
 fn choose(topology: &Topology, candidates: &[EndpointId], rng: &mut fastrand::Rng) -> EndpointId {
-    let fastest = candidates
-        .iter()
-        .filter_map(|&id| topology.rtt_ms(id))
-        .fold(f64::INFINITY, f64::min);
+    let fastest = candidates.iter().filter_map(|&id| topology.rtt_ms(id)).fold(f64::INFINITY, f64::min);
     let window: Vec<EndpointId> = candidates
         .iter()
         .copied()

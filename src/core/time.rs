@@ -6,7 +6,13 @@
 /// Milliseconds since the Unix epoch, or `None` when `s` is not an RFC 3339 date-time.
 pub fn parse_rfc3339_ms(s: &str) -> Option<i64> {
     let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') || b[13] != b':' || b[16] != b':' {
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't' | b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
         return None;
     }
     let num = |from: usize, to: usize| -> Option<i64> { s.get(from..to)?.parse::<u32>().ok().map(i64::from) };
@@ -34,7 +40,11 @@ pub fn parse_rfc3339_ms(s: &str) -> Option<i64> {
             if !(h1.is_ascii_digit() && h2.is_ascii_digit() && m1.is_ascii_digit() && m2.is_ascii_digit()) {
                 return None;
             }
-            if *sign == b'+' { h * 60 + m } else { -(h * 60 + m) }
+            if *sign == b'+' {
+                h * 60 + m
+            } else {
+                -(h * 60 + m)
+            }
         }
         _ => return None,
     };
@@ -63,7 +73,14 @@ mod tests {
         assert_eq!(parse_rfc3339_ms("2026-11-22T01:40:48.094365Z"), Some(1_795_311_648_094));
         assert_eq!(parse_rfc3339_ms("2000-02-29T12:00:00.5+01:00"), Some(951_822_000_500));
         assert_eq!(parse_rfc3339_ms("1969-12-31T23:59:59Z"), Some(-1000));
-        for bad in ["", "2026-13-01T00:00:00Z", "2026-11-22", "2026-11-22T01:40:48", "2026-11-22T01:40:48.Z", "x026-11-22T01:40:48Z"] {
+        for bad in [
+            "",
+            "2026-13-01T00:00:00Z",
+            "2026-11-22",
+            "2026-11-22T01:40:48",
+            "2026-11-22T01:40:48.Z",
+            "x026-11-22T01:40:48Z",
+        ] {
             assert_eq!(parse_rfc3339_ms(bad), None, "{bad}");
         }
     }

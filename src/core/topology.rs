@@ -13,7 +13,8 @@ use std::collections::VecDeque;
 use serde::Serialize;
 
 use super::options::{EndpointConfig, HealthOptions, Role};
-use super::protocol::{EndpointId, HealthReport};
+use super::protocol::HealthReport;
+use super::types::EndpointId;
 
 /// Forced re-checks of one endpoint are at least this far apart.
 pub const MIN_RECHECK_MS: u64 = 500;

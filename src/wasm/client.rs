@@ -19,8 +19,17 @@ use crate::core::{CollectionName, Config, Error, Router};
 
 /// Events a client emits; `on()` rejects any other name so a typo is caught.
 const EVENTS: &[&str] = &[
-    "topology", "primary", "endpointDown", "endpointUp", "retry", "change", "queued", "synced", "conflict",
-    "syncFailed", "storageError",
+    "topology",
+    "primary",
+    "endpointDown",
+    "endpointUp",
+    "retry",
+    "change",
+    "queued",
+    "synced",
+    "conflict",
+    "syncFailed",
+    "storageError",
 ];
 
 /// A Replikit client. Create one with `createClient(options)`.
@@ -68,7 +77,10 @@ async fn create(options: JsValue) -> Result<Client, Error> {
     let has_idb = !get(&js_sys::global(), "indexedDB").is_undefined();
     let store = config.cache.store.unwrap_or(if browser && has_idb { StoreKind::IndexedDb } else { StoreKind::Memory });
     if store == StoreKind::IndexedDb && !has_idb {
-        return Err(Error::invalid("cache.store", "\"indexeddb\" needs a global indexedDB (a browser, or fake-indexeddb in Node)"));
+        return Err(Error::invalid(
+            "cache.store",
+            "\"indexeddb\" needs a global indexedDB (a browser, or fake-indexeddb in Node)",
+        ));
     }
     let local_options = LocalOptions {
         store,
@@ -105,7 +117,9 @@ impl Client {
         self.driver.set_on_primary(Box::new(flush_soon.clone()));
         let (d, l) = (Rc::downgrade(&self.driver), Rc::downgrade(&self.local));
         self.local.set_on_remote(Box::new(move || {
-            let (Some(driver), Some(local)) = (d.upgrade(), l.upgrade()) else { return };
+            let (Some(driver), Some(local)) = (d.upgrade(), l.upgrade()) else {
+                return;
+            };
             for (collection, id, doc) in local.take_remote_changes() {
                 let doc = doc.map(|d| doc_to_js(&d, true, false, None)).unwrap_or(JsValue::NULL);
                 let payload = object(&[
@@ -227,10 +241,7 @@ impl Client {
     /// Subscribes `callback` to `event`; returns a function that unsubscribes it.
     pub fn on(&self, event: &str, callback: Function) -> Result<Function, JsValue> {
         if !EVENTS.contains(&event) {
-            return Err(to_js(&Error::invalid(
-                "event",
-                format!("{event:?} is not one of {}", EVENTS.join(", ")),
-            )));
+            return Err(to_js(&Error::invalid("event", format!("{event:?} is not one of {}", EVENTS.join(", ")))));
         }
         Ok(self.driver.on(event, callback))
     }

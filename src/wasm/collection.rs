@@ -16,12 +16,12 @@ use super::js::{get, now_ms, object};
 use super::local::{browser_offline, Local};
 use super::revisions;
 use super::sync::{flush_once, queue, Queued};
+use crate::core::action::Page;
 use crate::core::cache::{plan, ReadPlan, ReadPolicy, READ_POLICIES};
-use crate::core::fields::Fields;
-use crate::core::options::{DURABILITIES, READ_PREFERENCES};
-use crate::core::outbox::{should_queue, WriteKind};
 use crate::core::document::Version;
-use crate::core::operation::Page;
+use crate::core::fields::Fields;
+use crate::core::outbox::{should_queue, WriteKind};
+use crate::core::types::{DURABILITIES, READ_PREFERENCES};
 use crate::core::{check_id, Action, CallOptions, CollectionName, Doc, Durability, Error, ReadPreference, Reply};
 
 /// A handle on one collection of documents.
@@ -49,7 +49,10 @@ fn call_options(options: &JsValue, allowed: &[&'static str]) -> Result<(RawCallO
     read_call_options(options, allowed).map_err(|e| to_js(&e))
 }
 
-fn read_call_options(options: &JsValue, allowed: &[&'static str]) -> Result<(RawCallOptions, Option<AbortSignal>), Error> {
+fn read_call_options(
+    options: &JsValue,
+    allowed: &[&'static str],
+) -> Result<(RawCallOptions, Option<AbortSignal>), Error> {
     if options.is_undefined() || options.is_null() {
         return Ok((RawCallOptions::default(), None));
     }
@@ -74,7 +77,10 @@ fn read_call_options(options: &JsValue, allowed: &[&'static str]) -> Result<(Raw
                 raw.if_version = match f.get("ifVersion") {
                     None => None,
                     Some(v) => Some(Version::from_json(v).ok_or_else(|| {
-                        Error::invalid("ifVersion", format!("must be a document's version (a whole number or a revision string), got {v}"))
+                        Error::invalid(
+                            "ifVersion",
+                            format!("must be a document's version (a whole number or a revision string), got {v}"),
+                        )
                     })?),
                 }
             }
@@ -127,10 +133,26 @@ impl Collection {
         let behind_queue = queue_writes && self.local.get(self.c(), &id).is_some_and(|e| e.pending);
         if !(behind_queue || queue_writes && browser_offline()) {
             let action = match kind {
-                WriteKind::Create => Action::Create { collection: self.name.clone(), id: id.clone(), data: data.clone().unwrap_or_default() },
-                WriteKind::Replace => Action::Replace { collection: self.name.clone(), id: id.clone(), data: data.clone().unwrap_or_default(), if_version: raw.if_version.clone() },
-                WriteKind::Update => Action::Update { collection: self.name.clone(), id: id.clone(), patch: data.clone().unwrap_or_default(), if_version: raw.if_version.clone() },
-                WriteKind::Delete => Action::Delete { collection: self.name.clone(), id: id.clone(), if_version: raw.if_version.clone() },
+                WriteKind::Create => Action::Create {
+                    collection: self.name.clone(),
+                    id: id.clone(),
+                    data: data.clone().unwrap_or_default(),
+                },
+                WriteKind::Replace => Action::Replace {
+                    collection: self.name.clone(),
+                    id: id.clone(),
+                    data: data.clone().unwrap_or_default(),
+                    if_version: raw.if_version.clone(),
+                },
+                WriteKind::Update => Action::Update {
+                    collection: self.name.clone(),
+                    id: id.clone(),
+                    patch: data.clone().unwrap_or_default(),
+                    if_version: raw.if_version.clone(),
+                },
+                WriteKind::Delete => {
+                    Action::Delete { collection: self.name.clone(), id: id.clone(), if_version: raw.if_version.clone() }
+                }
             };
             let options = CallOptions {
                 read_preference: None,
@@ -156,7 +178,8 @@ impl Collection {
                 Err(f) => return Err(f.to_js()),
             }
         }
-        let queued = Queued { kind, collection: self.c().to_string(), id, data, if_version: raw.if_version, key, written_at_ms };
+        let queued =
+            Queued { kind, collection: self.c().to_string(), id, data, if_version: raw.if_version, key, written_at_ms };
         let doc = queue(&self.driver, &self.local, queued).await;
         if behind_queue && !browser_offline() {
             let (driver, local) = (self.driver.clone(), self.local.clone());
@@ -172,13 +195,17 @@ impl Collection {
         let (driver, local, collection) = (self.driver.clone(), self.local.clone(), self.name.clone());
         spawn_local(async move {
             let action = Action::Get { collection: collection.clone(), id: id.clone(), if_none_match: cached_version };
-            let Ok(done) = driver.run(action, CallOptions::default(), None).await else { return };
+            let Ok(done) = driver.run(action, CallOptions::default(), None).await else {
+                return;
+            };
             let endpoint = driver.url(done.endpoint);
             let changed = match done.reply {
                 Reply::Doc(doc) => {
                     let doc = match done.conflicts.is_empty() {
                         true => doc,
-                        false => revisions::settle(&driver, &local, &collection, doc.clone(), done.conflicts).await.unwrap_or(doc),
+                        false => revisions::settle(&driver, &local, &collection, doc.clone(), done.conflicts)
+                            .await
+                            .unwrap_or(doc),
                     };
                     local.put_doc(collection.as_str(), &doc, false).await;
                     Some(doc_to_js(&doc, false, false, Some(&endpoint)))
@@ -230,7 +257,9 @@ impl Collection {
                 let endpoint = self.driver.url(done.endpoint);
                 Ok(match done.reply {
                     Reply::Doc(doc) if !done.conflicts.is_empty() => {
-                        match revisions::settle(&self.driver, &self.local, &self.name, doc.clone(), done.conflicts).await {
+                        match revisions::settle(&self.driver, &self.local, &self.name, doc.clone(), done.conflicts)
+                            .await
+                        {
                             Ok(settled) => doc_to_js(&settled, false, false, Some(&endpoint)),
                             // The app's resolver failed: that is the app's to see.
                             Err(f) if matches!(f.error, Error::InvalidArgument { .. }) => return Err(f.to_js()),
@@ -260,7 +289,9 @@ impl Collection {
                     }
                 })
             }
-            Err(f) if fallback && cached.is_some() && should_queue(&f.error) => Ok(cached_js(cached.as_ref().unwrap(), None)),
+            Err(f) if fallback && cached.is_some() && should_queue(&f.error) => {
+                Ok(cached_js(cached.as_ref().unwrap(), None))
+            }
             Err(f) => Err(f.to_js()),
         }
     }
@@ -303,7 +334,9 @@ impl Collection {
                 }
                 Ok(object(&[("items", list.into()), ("next", next)]))
             }
-            Err(f) if policy != ReadPolicy::NetworkOnly && self.local.enabled() && should_queue(&f.error) => Ok(from_cache()),
+            Err(f) if policy != ReadPolicy::NetworkOnly && self.local.enabled() && should_queue(&f.error) => {
+                Ok(from_cache())
+            }
             Err(f) => Err(f),
         }
     }

@@ -293,7 +293,9 @@ impl Driver {
     /// Pauses health checks while a browser tab is hidden and resumes them at once when it is visible.
     fn watch_visibility(self: &Rc<Self>) {
         let doc = super::js::get(&js_sys::global(), "document");
-        let Some(add) = super::js::get(&doc, "addEventListener").dyn_ref::<Function>().cloned() else { return };
+        let Some(add) = super::js::get(&doc, "addEventListener").dyn_ref::<Function>().cloned() else {
+            return;
+        };
         let weak = Rc::downgrade(self);
         let cb = Closure::<dyn FnMut()>::new(move || {
             let Some(d) = weak.upgrade() else { return };

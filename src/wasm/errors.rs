@@ -29,7 +29,10 @@ pub(crate) fn to_js(err: &Error) -> JsValue {
         Error::InvalidArgument { what, .. } => set(&details, "argument", &JsValue::from_str(what)),
         Error::Conflict { current } => {
             let current = match current {
-                Some(doc) => crate::wasm::convert::to_js_value(doc),
+                // Through JSON text, as every document reaches JS (a `__proto__` key stays an own property).
+                Some(doc) => {
+                    serde_json::to_string(doc).ok().and_then(|t| js_sys::JSON::parse(&t).ok()).unwrap_or(JsValue::NULL)
+                }
                 None => JsValue::NULL,
             };
             set(&details, "current", &current);

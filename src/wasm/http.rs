@@ -160,7 +160,9 @@ async fn fetch_once(
 /// Reads a body of undeclared length chunk by chunk, giving up past [`MAX_BODY_BYTES`] (a server streaming
 /// forever must not exhaust memory).
 async fn read_bounded(response: &HttpResponse) -> Result<String, String> {
-    let Some(stream) = response.body() else { return Ok(String::new()) };
+    let Some(stream) = response.body() else {
+        return Ok(String::new());
+    };
     let reader = get(&stream, "getReader")
         .dyn_ref::<Function>()
         .and_then(|f| f.call0(&stream).ok())

@@ -341,7 +341,8 @@ impl Local {
         match get(msg, "type").as_string().as_deref() {
             Some("clear") => self.cache.borrow_mut().clear(),
             Some("change") => {
-                let (Some(collection), Some(id)) = (get(msg, "collection").as_string(), get(msg, "id").as_string()) else {
+                let (Some(collection), Some(id)) = (get(msg, "collection").as_string(), get(msg, "id").as_string())
+                else {
                     return;
                 };
                 let entry = get(msg, "entry")

@@ -29,7 +29,9 @@ pub async fn settle(
     let id = winner.id.clone();
     let action = Action::Revisions { collection: collection.clone(), id: id.clone(), revs: conflicts };
     let Reply::Versions(others) = driver.run(action, CallOptions::default(), None).await?.reply else {
-        return Err(Failure::from(Error::Protocol { message: "conflicting revisions answered with no versions".into() }));
+        return Err(Failure::from(Error::Protocol {
+            message: "conflicting revisions answered with no versions".into(),
+        }));
     };
     let mut versions = vec![winner.clone()];
     versions.extend(others.into_iter().filter(|d| d.version != winner.version));
@@ -75,7 +77,9 @@ pub async fn settle(
         updated_at,
     };
     let Reply::Doc(result) = driver.run(resolve, CallOptions::default(), None).await?.reply else {
-        return Err(Failure::from(Error::Protocol { message: "a conflict resolution answered with no document".into() }));
+        return Err(Failure::from(Error::Protocol {
+            message: "a conflict resolution answered with no document".into(),
+        }));
     };
     local.put_doc(collection.as_str(), &result, false).await;
     let payload = object(&[

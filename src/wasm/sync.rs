@@ -14,10 +14,10 @@ use super::driver::{Driver, Failure};
 use super::js::{get, now_ms, object};
 use super::local::Local;
 use crate::core::cache::Entry;
+use crate::core::document::Version;
 use crate::core::merge_patch;
 use crate::core::outbox::{resolve, should_queue, OutboxEntry, Resolution, WriteKind};
 use crate::core::time::format_rfc3339_ms;
-use crate::core::document::Version;
 use crate::core::{CallOptions, Doc, Error, Reply};
 
 /// A write to queue: what, where, and the key its first attempt used.
@@ -51,7 +51,8 @@ pub async fn queue(driver: &Rc<Driver>, local: &Rc<Local>, w: Queued) -> Option<
         }
         WriteKind::Delete => None,
     };
-    let optimistic = data.map(|data| Doc { id: w.id.clone(), version, data, updated_at: format_rfc3339_ms(now as i64) });
+    let optimistic =
+        data.map(|data| Doc { id: w.id.clone(), version, data, updated_at: format_rfc3339_ms(now as i64) });
     let entry = OutboxEntry {
         seq: local.next_seq(),
         key: w.key,
@@ -64,7 +65,8 @@ pub async fn queue(driver: &Rc<Driver>, local: &Rc<Local>, w: Queued) -> Option<
         edited_at_ms: now,
         reapplied: 0,
     };
-    let cached = Entry { collection: w.collection, id: w.id, doc: optimistic.clone(), stored_at_ms: now, pending: true };
+    let cached =
+        Entry { collection: w.collection, id: w.id, doc: optimistic.clone(), stored_at_ms: now, pending: true };
     local.enqueue(&entry, cached).await;
     driver.emit("queued", &entry_to_js(&entry));
     report_store_errors(driver, local);
@@ -102,7 +104,9 @@ async fn drain(driver: &Rc<Driver>, local: &Rc<Local>) -> Result<bool, Failure> 
             return Ok(false);
         }
         // Read the store each time: another tab may have flushed or queued meanwhile.
-        let Some(entry) = local.outbox().await.into_iter().next() else { break };
+        let Some(entry) = local.outbox().await.into_iter().next() else {
+            break;
+        };
         let action = match entry.action() {
             Ok(a) => a,
             Err(e) => {
@@ -183,7 +187,12 @@ async fn failed(driver: &Rc<Driver>, local: &Rc<Local>, entry: &OutboxEntry, f: 
     first.get_or_insert(f);
 }
 
-async fn conflict(driver: &Rc<Driver>, local: &Rc<Local>, entry: &OutboxEntry, current: Option<Doc>) -> Result<(), Failure> {
+async fn conflict(
+    driver: &Rc<Driver>,
+    local: &Rc<Local>,
+    entry: &OutboxEntry,
+    current: Option<Doc>,
+) -> Result<(), Failure> {
     let strategy = local.options.conflict;
     let local_doc = local.get(&entry.collection, &entry.id).and_then(|e| e.doc);
     let resolution = match resolve(strategy, entry, current.as_ref()) {
@@ -213,7 +222,12 @@ async fn conflict(driver: &Rc<Driver>, local: &Rc<Local>, entry: &OutboxEntry, c
 
 /// Calls the app's resolver with `{ local, remote, base }`; its answer (or its promise's) is the data to
 /// write over the current version, or null to drop the local change.
-async fn ask_app(local: &Local, entry: &OutboxEntry, mine: Option<&Doc>, current: Option<&Doc>) -> Result<Resolution, Failure> {
+async fn ask_app(
+    local: &Local,
+    entry: &OutboxEntry,
+    mine: Option<&Doc>,
+    current: Option<&Doc>,
+) -> Result<Resolution, Failure> {
     let js_doc = |d: Option<&Doc>| d.map(|d| doc_to_js(d, false, false, None)).unwrap_or(JsValue::NULL);
     let arg = object(&[("local", js_doc(mine)), ("remote", js_doc(current)), ("base", js_doc(entry.base.as_ref()))]);
     Ok(match call_resolver(local, &arg).await? {
@@ -225,7 +239,9 @@ async fn ask_app(local: &Local, entry: &OutboxEntry, mine: Option<&Doc>, current
 /// Calls the app's conflict resolver with `arg`: the data it answers (or its promise resolves to), or None for
 /// null/undefined. A throw or a non-object answer is an `invalid_argument` error naming `conflict`.
 pub async fn call_resolver(local: &Local, arg: &JsValue) -> Result<Option<Map<String, Value>>, Failure> {
-    let Some(resolver) = local.options.resolver.as_ref() else { return Ok(None) };
+    let Some(resolver) = local.options.resolver.as_ref() else {
+        return Ok(None);
+    };
     let thrown = |e: JsValue| {
         let message = get(&e, "message").as_string().unwrap_or_else(|| "the conflict resolver failed".into());
         Failure::from(Error::invalid("conflict", format!("the resolver threw: {message}")))
@@ -243,7 +259,9 @@ pub async fn call_resolver(local: &Local, arg: &JsValue) -> Result<Option<Map<St
 /// Runs `f` holding the Web Lock `name` (one tab at a time); without `navigator.locks`, just runs it.
 async fn with_lock<T, F: Future<Output = T>>(name: &str, f: F) -> T {
     let locks = get(&get(&js_sys::global(), "navigator"), "locks");
-    let Some(request) = get(&locks, "request").dyn_ref::<Function>().cloned() else { return f.await };
+    let Some(request) = get(&locks, "request").dyn_ref::<Function>().cloned() else {
+        return f.await;
+    };
     let mut release: Option<Function> = None;
     let acquired = Promise::new(&mut |acquired_resolve, _| {
         let held = Promise::new(&mut |resolve, _| release = Some(resolve));

@@ -90,7 +90,15 @@ impl Sim {
             opts[k] = v;
         }
         let config = Config::from_json(opts).expect("valid options");
-        Sim { now: 0, nodes, router: Router::new(config, 42), log: Vec::new(), events: Vec::new(), health_checks: Vec::new(), pending: Vec::new() }
+        Sim {
+            now: 0,
+            nodes,
+            router: Router::new(config, 42),
+            log: Vec::new(),
+            events: Vec::new(),
+            health_checks: Vec::new(),
+            pending: Vec::new(),
+        }
     }
 
     pub fn primary_index(&self) -> usize {
@@ -229,7 +237,14 @@ impl Sim {
         let arrive = match self.reachability(i, req.timeout_ms) {
             Ok(t) => t,
             Err(e) => {
-                self.log.push(Received { at_ms: self.now, node: i, method: req.method, path: req.path.clone(), key, applied });
+                self.log.push(Received {
+                    at_ms: self.now,
+                    node: i,
+                    method: req.method,
+                    path: req.path.clone(),
+                    key,
+                    applied,
+                });
                 return e;
             }
         };
@@ -303,7 +318,11 @@ impl Sim {
                     Method::Patch => {
                         let mut d: Map<String, Value> = current.unwrap()["data"].as_object().unwrap().clone();
                         for (k, v) in body.as_object().unwrap() {
-                            if v.is_null() { d.remove(k); } else { d.insert(k.clone(), v.clone()); }
+                            if v.is_null() {
+                                d.remove(k);
+                            } else {
+                                d.insert(k.clone(), v.clone());
+                            }
                         }
                         Value::Object(d)
                     }

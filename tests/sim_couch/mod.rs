@@ -29,7 +29,9 @@
 use std::collections::BTreeMap;
 
 use replikit::core::protocol::{Method, Outcome, Request, Response};
-use replikit::core::{Action, CallOptions, Completed, Config, EndpointId, EndpointState, Error, Event, Operation, Router, Step};
+use replikit::core::{
+    Action, CallOptions, Completed, Config, EndpointId, EndpointState, Error, Event, Operation, Router, Step,
+};
 use serde_json::{json, Map, Value};
 
 pub const DB: &str = "app";
@@ -150,7 +152,13 @@ enum Inserted {
     OtherParent,
 }
 
-fn insert(tree: &mut DocTree, rev: &str, parent: Option<&str>, body: Option<&Map<String, Value>>, deleted: bool) -> Inserted {
+fn insert(
+    tree: &mut DocTree,
+    rev: &str,
+    parent: Option<&str>,
+    body: Option<&Map<String, Value>>,
+    deleted: bool,
+) -> Inserted {
     match tree.revs.get_mut(rev) {
         Some(n) => {
             if n.parent.is_none() && parent.is_some() {
@@ -167,7 +175,8 @@ fn insert(tree: &mut DocTree, rev: &str, parent: Option<&str>, body: Option<&Map
             Inserted::Known
         }
         None => {
-            tree.revs.insert(rev.to_string(), RevNode { parent: parent.map(String::from), body: body.cloned(), deleted });
+            tree.revs
+                .insert(rev.to_string(), RevNode { parent: parent.map(String::from), body: body.cloned(), deleted });
             Inserted::New
         }
     }
@@ -295,7 +304,13 @@ impl Cluster {
         let router = Router::new(self.config(&options), 42 + c as u64);
         let mut latency = latency;
         latency.resize(self.nodes.len(), None);
-        self.clients.push(Client { router, latency, events: Vec::new(), health_checks: Vec::new(), pending: Vec::new() });
+        self.clients.push(Client {
+            router,
+            latency,
+            events: Vec::new(),
+            health_checks: Vec::new(),
+            pending: Vec::new(),
+        });
         c
     }
 
@@ -466,7 +481,8 @@ impl Cluster {
                 }
                 Step::Send(req) => {
                     let topology = self.clients[c].router.topology();
-                    let seen: Vec<EndpointState> = (0..self.nodes.len()).map(|i| topology.state(EndpointId(i))).collect();
+                    let seen: Vec<EndpointState> =
+                        (0..self.nodes.len()).map(|i| topology.state(EndpointId(i))).collect();
                     let at = self.log.len();
                     let outcome = self.send(c, &req);
                     self.log[at].seen = seen;
@@ -589,11 +605,16 @@ impl Cluster {
         let json_only = req.headers.iter().any(|(k, v)| k.eq_ignore_ascii_case("accept") && v == "application/json");
         if q.contains_key("open_revs") && !json_only {
             // chttpd answers multipart/mixed to any Accept that allows it (a browser's default `*/*` does).
-            return (200, "--multipart-boundary\r\nContent-Type: application/json\r\n\r\n{}\r\n--multipart-boundary--".into());
+            return (
+                200,
+                "--multipart-boundary\r\nContent-Type: application/json\r\n\r\n{}\r\n--multipart-boundary--".into(),
+            );
         }
         if q.get("open_revs").is_some_and(|v| v == "all") {
             // Every leaf with a body or a tombstone; a document this node has no record of is a 404.
-            let Some(t) = tree.filter(|t| t.winner().is_some()) else { return (404, error("not_found", "missing")) };
+            let Some(t) = tree.filter(|t| t.winner().is_some()) else {
+                return (404, error("not_found", "missing"));
+            };
             let revs = q.get("revs").is_some_and(|v| v == "true");
             let items: Vec<Value> = t
                 .leaves()
@@ -631,7 +652,9 @@ impl Cluster {
     }
 
     fn all_docs(&self, i: usize, q: &BTreeMap<String, String>) -> String {
-        let key = |k: &str| q.get(k).and_then(|v| serde_json::from_str::<Value>(v).ok()).and_then(|v| v.as_str().map(String::from));
+        let key = |k: &str| {
+            q.get(k).and_then(|v| serde_json::from_str::<Value>(v).ok()).and_then(|v| v.as_str().map(String::from))
+        };
         let start = key("startkey");
         let end = key("endkey");
         let inclusive_end = q.get("inclusive_end").is_none_or(|v| v != "false");
@@ -675,8 +698,12 @@ impl Cluster {
         };
         let mut applied = false;
         for doc in docs {
-            let Some(obj) = doc.as_object() else { return (400, error("bad_request", "a doc must be an object"), applied) };
-            let (Some(id), Some(rev)) = (obj.get("_id").and_then(Value::as_str), obj.get("_rev").and_then(Value::as_str)) else {
+            let Some(obj) = doc.as_object() else {
+                return (400, error("bad_request", "a doc must be an object"), applied);
+            };
+            let (Some(id), Some(rev)) =
+                (obj.get("_id").and_then(Value::as_str), obj.get("_rev").and_then(Value::as_str))
+            else {
                 return (400, error("bad_request", "_id and _rev are required with new_edits: false"), applied);
             };
             let (generation, hash) = split_rev(rev);
@@ -684,7 +711,8 @@ impl Cluster {
             let mut path: Vec<String> = vec![rev.to_string()];
             if let Some(revs) = obj.get("_revisions") {
                 let start = revs["start"].as_u64().expect("_revisions.start");
-                let ids: Vec<&str> = revs["ids"].as_array().expect("_revisions.ids").iter().map(|v| v.as_str().unwrap()).collect();
+                let ids: Vec<&str> =
+                    revs["ids"].as_array().expect("_revisions.ids").iter().map(|v| v.as_str().unwrap()).collect();
                 assert_eq!((start, ids.first().copied()), (generation, Some(hash)), "_revisions must start at _rev");
                 path = ids.iter().enumerate().map(|(k, h)| format!("{}-{h}", start - k as u64)).collect();
             }
@@ -701,7 +729,10 @@ impl Cluster {
                     Inserted::Known => {}
                     Inserted::OtherParent => {
                         let had = tree.revs[&path[k]].parent.clone();
-                        self.anomalies.push(format!("_bulk_docs on node {i}: {id} ancestor {} under {parent:?}, held under {had:?}", path[k]));
+                        self.anomalies.push(format!(
+                            "_bulk_docs on node {i}: {id} ancestor {} under {parent:?}, held under {had:?}",
+                            path[k]
+                        ));
                     }
                 }
             }
@@ -711,7 +742,8 @@ impl Cluster {
                 Inserted::Known => {}
                 Inserted::OtherParent => {
                     let had = tree.revs[rev].parent.clone();
-                    self.anomalies.push(format!("_bulk_docs on node {i}: {id} {rev} under {parent:?}, held under {had:?}"));
+                    self.anomalies
+                        .push(format!("_bulk_docs on node {i}: {id} {rev} under {parent:?}, held under {had:?}"));
                 }
             }
             if changed {
@@ -758,7 +790,9 @@ impl Cluster {
             let trees: Vec<BTreeMap<&String, RevNode>> = self
                 .nodes
                 .iter()
-                .map(|n| n.docs.get(id).map(|t| t.revs.iter().map(|(r, v)| (r, strip(v))).collect()).unwrap_or_default())
+                .map(|n| {
+                    n.docs.get(id).map(|t| t.revs.iter().map(|(r, v)| (r, strip(v))).collect()).unwrap_or_default()
+                })
                 .collect();
             if trees.windows(2).all(|w| w[0] == w[1]) {
                 continue;

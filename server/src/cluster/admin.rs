@@ -44,10 +44,7 @@ pub async fn serve(listener: TcpListener, cluster: Arc<Cluster>) {
 
 async fn auth(State(cluster): State<Arc<Cluster>>, request: Request, next: Next) -> Response {
     let expected = format!("Bearer {}", cluster.admin_token);
-    let given = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
+    let given = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     if given != Some(expected.as_str()) {
         return ClusterError::Unauthorized.into_response();
     }
@@ -83,8 +80,8 @@ async fn auto_failover(
     State(cluster): State<Arc<Cluster>>,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, ClusterError> {
-    let body: Value = serde_json::from_slice(&body)
-        .map_err(|e| ClusterError::BadRequest(format!("invalid JSON: {e}")))?;
+    let body: Value =
+        serde_json::from_slice(&body).map_err(|e| ClusterError::BadRequest(format!("invalid JSON: {e}")))?;
     let enabled = body["enabled"]
         .as_bool()
         .ok_or_else(|| ClusterError::BadRequest("body must be {\"enabled\": true|false}".into()))?;

@@ -55,11 +55,7 @@ impl ClusterError {
 
 impl From<tokio_postgres::Error> for ClusterError {
     fn from(e: tokio_postgres::Error) -> Self {
-        ClusterError::Database(
-            e.as_db_error()
-                .map(|d| d.message().to_string())
-                .unwrap_or_else(|| e.to_string()),
-        )
+        ClusterError::Database(e.as_db_error().map(|d| d.message().to_string()).unwrap_or_else(|| e.to_string()))
     }
 }
 

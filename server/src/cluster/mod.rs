@@ -67,11 +67,7 @@ impl Node {
     async fn start_gateway(&mut self) -> Result<(), ClusterError> {
         self.gateway.take();
         let pool = crate::db::pool(&self.pg.conninfo()).map_err(ClusterError::InvalidState)?;
-        let config = GatewayConfig {
-            node_id: self.pg.id.clone(),
-            auth_token: None,
-            cors_origins: vec!["*".into()],
-        };
+        let config = GatewayConfig { node_id: self.pg.id.clone(), auth_token: None, cors_origins: vec!["*".into()] };
         let handle = GatewayHandle::start(self.gateway_addr, config, pool).await?;
         self.gateway_addr = handle.addr;
         self.gateway = Some(handle);
@@ -88,17 +84,11 @@ pub struct Inner {
 
 impl Inner {
     fn node_mut(&mut self, id: &str) -> Result<&mut Node, ClusterError> {
-        self.nodes
-            .iter_mut()
-            .find(|n| n.pg.id == id)
-            .ok_or_else(|| ClusterError::UnknownNode(id.to_string()))
+        self.nodes.iter_mut().find(|n| n.pg.id == id).ok_or_else(|| ClusterError::UnknownNode(id.to_string()))
     }
 
     fn node(&self, id: &str) -> Result<&Node, ClusterError> {
-        self.nodes
-            .iter()
-            .find(|n| n.pg.id == id)
-            .ok_or_else(|| ClusterError::UnknownNode(id.to_string()))
+        self.nodes.iter().find(|n| n.pg.id == id).ok_or_else(|| ClusterError::UnknownNode(id.to_string()))
     }
 }
 
@@ -116,28 +106,15 @@ impl Cluster {
     /// Create the temp directory and plan the nodes (nothing started yet).
     fn create(opts: &ClusterOptions) -> Result<Arc<Self>, ClusterError> {
         let tools = PgTools::detect()?;
-        let root = base_dir().join(format!(
-            "replikit-dev-{}-{}",
-            std::process::id(),
-            &random_hex(4)
-        ));
+        let root = base_dir().join(format!("replikit-dev-{}-{}", std::process::id(), &random_hex(4)));
         std::fs::create_dir_all(&root)?;
         tools.chown(&root)?;
         let mut nodes = Vec::new();
         for i in 0..=opts.replicas {
             let id = format!("n{i}");
-            let gateway_port = if opts.port == 0 {
-                0
-            } else {
-                opts.port + i as u16
-            };
+            let gateway_port = if opts.port == 0 { 0 } else { opts.port + i as u16 };
             nodes.push(Node {
-                pg: PgNode {
-                    id: id.clone(),
-                    port: free_port()?,
-                    data_dir: root.join(&id),
-                    root: root.clone(),
-                },
+                pg: PgNode { id: id.clone(), port: free_port()?, data_dir: root.join(&id), root: root.clone() },
                 gateway_addr: SocketAddr::from(([127, 0, 0, 1], gateway_port)),
                 gateway: None,
                 pg_running: false,
@@ -149,10 +126,7 @@ impl Cluster {
             replication: opts.replication,
             admin_token: random_hex(16),
             auto_failover: AtomicBool::new(opts.auto_failover),
-            inner: Mutex::new(Inner {
-                nodes,
-                primary: "n0".into(),
-            }),
+            inner: Mutex::new(Inner { nodes, primary: "n0".into() }),
         }))
     }
 
@@ -228,9 +202,7 @@ pub async fn run(opts: ClusterOptions) -> Result<(), ClusterError> {
         _ = stop.clone().wait() => Err(ClusterError::InvalidState("interrupted during startup".into())),
     };
     let admin = match booted {
-        Ok(()) => admin::bind(opts.admin_port)
-            .await
-            .map_err(ClusterError::from),
+        Ok(()) => admin::bind(opts.admin_port).await.map_err(ClusterError::from),
         Err(e) => Err(e),
     };
     let admin = match admin {
@@ -304,9 +276,7 @@ fn base_dir() -> PathBuf {
 
 /// A free loopback port (bound then released).
 pub fn free_port() -> Result<u16, ClusterError> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 /// `n` random bytes from the OS, as hex.

@@ -16,16 +16,10 @@ use super::{Cluster, Inner};
 
 /// Connect to a node directly (as the postgres superuser), with a 2 s limit.
 pub async fn connect(node: &PgNode) -> Result<Client, ClusterError> {
-    let conninfo = format!(
-        "{} connect_timeout=2 application_name=replikit-supervisor",
-        node.conninfo()
-    );
-    let (client, connection) = tokio::time::timeout(
-        Duration::from_secs(2),
-        tokio_postgres::connect(&conninfo, NoTls),
-    )
-    .await
-    .map_err(|_| ClusterError::Database(format!("{}: connect timed out", node.id)))??;
+    let conninfo = format!("{} connect_timeout=2 application_name=replikit-supervisor", node.conninfo());
+    let (client, connection) = tokio::time::timeout(Duration::from_secs(2), tokio_postgres::connect(&conninfo, NoTls))
+        .await
+        .map_err(|_| ClusterError::Database(format!("{}: connect timed out", node.id)))??;
     tokio::spawn(async move {
         let _ = connection.await;
     });
@@ -35,20 +29,13 @@ pub async fn connect(node: &PgNode) -> Result<Client, ClusterError> {
 /// Wait (up to 30 s) until `count` standbys stream from the primary behind `client`.
 pub async fn wait_streaming(client: &Client, count: usize) -> Result<(), ClusterError> {
     for _ in 0..300 {
-        let row = client
-            .query_one(
-                "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'",
-                &[],
-            )
-            .await?;
+        let row = client.query_one("SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'", &[]).await?;
         if row.get::<_, i64>(0) as usize >= count {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    Err(ClusterError::InvalidState(format!(
-        "{count} standbys did not start streaming within 30 s"
-    )))
+    Err(ClusterError::InvalidState(format!("{count} standbys did not start streaming within 30 s")))
 }
 
 impl Cluster {
@@ -76,17 +63,11 @@ impl Cluster {
         let current_primary = inner.node(&inner.primary)?.pg.clone();
         let node = inner.node_mut(id)?;
         if node.pg_running && node.gateway.is_some() {
-            return Err(ClusterError::InvalidState(format!(
-                "{id} is already running"
-            )));
+            return Err(ClusterError::InvalidState(format!("{id} is already running")));
         }
         let stale_primary = !is_primary && !node.pg.has_standby_signal();
         if !node.pg.is_running(&self.tools).await {
-            let extra = if stale_primary {
-                "-c synchronous_standby_names=''"
-            } else {
-                ""
-            };
+            let extra = if stale_primary { "-c synchronous_standby_names=''" } else { "" };
             node.pg.start(&self.tools, extra).await?;
         }
         node.pg_running = true;
@@ -109,11 +90,7 @@ impl Cluster {
         self.promote_locked(&mut inner, id).await
     }
 
-    pub(super) async fn promote_locked(
-        &self,
-        inner: &mut Inner,
-        id: &str,
-    ) -> Result<Value, ClusterError> {
+    pub(super) async fn promote_locked(&self, inner: &mut Inner, id: &str) -> Result<Value, ClusterError> {
         let started = std::time::Instant::now();
         let target = inner.node(id)?;
         if !target.pg_running {
@@ -121,28 +98,16 @@ impl Cluster {
         }
         let new_primary = target.pg.clone();
         let client = connect(&new_primary).await?;
-        let in_recovery: bool = client
-            .query_one("SELECT pg_is_in_recovery()", &[])
-            .await?
-            .get(0);
+        let in_recovery: bool = client.query_one("SELECT pg_is_in_recovery()", &[]).await?.get(0);
         if !in_recovery {
-            return Err(ClusterError::InvalidState(format!(
-                "{id} is already a primary"
-            )));
+            return Err(ClusterError::InvalidState(format!("{id} is already a primary")));
         }
         // Async until the watchdog sees standbys streaming from the new primary.
-        client
-            .batch_execute("ALTER SYSTEM SET synchronous_standby_names = ''")
-            .await?;
+        client.batch_execute("ALTER SYSTEM SET synchronous_standby_names = ''").await?;
         client.batch_execute("SELECT pg_reload_conf()").await?;
-        let promoted: bool = client
-            .query_one("SELECT pg_promote(true, 60)", &[])
-            .await?
-            .get(0);
+        let promoted: bool = client.query_one("SELECT pg_promote(true, 60)", &[]).await?.get(0);
         if !promoted {
-            return Err(ClusterError::InvalidState(format!(
-                "{id} did not finish promotion within 60 s"
-            )));
+            return Err(ClusterError::InvalidState(format!("{id} did not finish promotion within 60 s")));
         }
         client.batch_execute("CHECKPOINT").await?;
         inner.primary = id.to_string();
@@ -165,9 +130,7 @@ impl Cluster {
     pub async fn rejoin(&self, id: &str) -> Result<Value, ClusterError> {
         let mut inner = self.inner.lock().await;
         if inner.primary == id {
-            return Err(ClusterError::InvalidState(format!(
-                "{id} is the current primary"
-            )));
+            return Err(ClusterError::InvalidState(format!("{id} is the current primary")));
         }
         let source = inner.node(&inner.primary)?.pg.clone();
         let node = inner.node_mut(id)?;
@@ -190,10 +153,8 @@ impl Cluster {
     pub async fn set_hung(&self, id: &str, hung: bool) -> Result<Value, ClusterError> {
         let mut inner = self.inner.lock().await;
         let node = inner.node_mut(id)?;
-        let gateway = node
-            .gateway
-            .as_ref()
-            .ok_or_else(|| ClusterError::InvalidState(format!("{id}'s gateway is down")))?;
+        let gateway =
+            node.gateway.as_ref().ok_or_else(|| ClusterError::InvalidState(format!("{id}'s gateway is down")))?;
         gateway.set_hung(hung);
         Ok(json!({ "nodeId": id, "hung": hung }))
     }
@@ -204,11 +165,7 @@ impl Cluster {
         let mut nodes = Vec::new();
         for node in &inner.nodes {
             let health = match connect(&node.pg).await {
-                Ok(client) => {
-                    crate::db::deadline(Duration::from_secs(1), crate::db::node_status(&client))
-                        .await
-                        .ok()
-                }
+                Ok(client) => crate::db::deadline(Duration::from_secs(1), crate::db::node_status(&client)).await.ok(),
                 Err(_) => None,
             };
             let gateway = match &node.gateway {
@@ -248,18 +205,13 @@ async fn repoint(node: &PgNode, primary: &PgNode) -> Result<bool, ClusterError> 
         return Ok(false);
     }
     let wanted_port = format!("port={}", primary.port);
-    if current
-        .split_whitespace()
-        .any(|kv| kv.trim_matches('\'') == wanted_port)
-    {
+    if current.split_whitespace().any(|kv| kv.trim_matches('\'') == wanted_port) {
         // Already following it: changing primary_conninfo would restart the WAL receiver.
         return Ok(true);
     }
     // Our own conninfo (host, port, user): no client text. ALTER SYSTEM takes no parameters.
     let conninfo = primary.conninfo().replace('\'', "''");
-    client
-        .batch_execute(&format!("ALTER SYSTEM SET primary_conninfo = '{conninfo}'"))
-        .await?;
+    client.batch_execute(&format!("ALTER SYSTEM SET primary_conninfo = '{conninfo}'")).await?;
     client.batch_execute("SELECT pg_reload_conf()").await?;
     Ok(true)
 }

@@ -69,12 +69,7 @@ impl PgTools {
     }
 
     /// Run `tool args...` in `cwd`; on failure the error carries its output.
-    pub async fn run(
-        &self,
-        cwd: &Path,
-        tool: &str,
-        args: &[String],
-    ) -> Result<String, ClusterError> {
+    pub async fn run(&self, cwd: &Path, tool: &str, args: &[String]) -> Result<String, ClusterError> {
         let program = self.bin.join(tool);
         let mut cmd = match self.run_as {
             Some(_) => {
@@ -84,25 +79,14 @@ impl PgTools {
             }
             None => Command::new(&program),
         };
-        cmd.args(args)
-            .current_dir(cwd)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        cmd.args(args).current_dir(cwd).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         cmd.kill_on_drop(true);
-        let fail = |detail: String| ClusterError::Tool {
-            tool: tool.to_string(),
-            detail,
-        };
+        let fail = |detail: String| ClusterError::Tool { tool: tool.to_string(), detail };
         let output = tokio::time::timeout(Duration::from_secs(120), cmd.output())
             .await
             .map_err(|_| fail("timed out after 120 s".into()))?
             .map_err(|e| fail(e.to_string()))?;
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
+        let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
         if output.status.success() {
             Ok(text)
         } else {
@@ -118,9 +102,7 @@ fn postgres_ids() -> Result<(u32, u32), ClusterError> {
         .map(|l| l.split(':').collect::<Vec<_>>())
         .find(|f| f.len() > 3 && f[0] == "postgres")
         .and_then(|f| Some((f[2].parse().ok()?, f[3].parse().ok()?)))
-        .ok_or_else(|| {
-            ClusterError::InvalidState("running as root but there is no `postgres` OS user".into())
-        })
+        .ok_or_else(|| ClusterError::InvalidState("running as root but there is no `postgres` OS user".into()))
 }
 
 /// One PostgreSQL node of the dev cluster.
@@ -136,10 +118,7 @@ pub struct PgNode {
 impl PgNode {
     /// libpq conninfo for this node (TCP on loopback, trust auth).
     pub fn conninfo(&self) -> String {
-        format!(
-            "host=127.0.0.1 port={} user=postgres dbname=postgres",
-            self.port
-        )
+        format!("host=127.0.0.1 port={} user=postgres dbname=postgres", self.port)
     }
 
     fn log_file(&self) -> PathBuf {
@@ -153,17 +132,8 @@ impl PgNode {
 
     /// `initdb` a fresh primary and append [`NODE_CONF`].
     pub async fn init(&self, tools: &PgTools) -> Result<(), ClusterError> {
-        let args = [
-            "-D",
-            path(&self.data_dir),
-            "-U",
-            "postgres",
-            "-A",
-            "trust",
-            "-N",
-            "--no-instructions",
-            "--wal-segsize=1",
-        ];
+        let args =
+            ["-D", path(&self.data_dir), "-U", "postgres", "-A", "trust", "-N", "--no-instructions", "--wal-segsize=1"];
         tools.run(&self.root, "initdb", &strings(&args)).await?;
         let conf = self.data_dir.join("postgresql.conf");
         let mut text = std::fs::read_to_string(&conf)?;
@@ -190,10 +160,7 @@ impl PgNode {
             "-X",
             "stream",
         ];
-        tools
-            .run(&self.root, "pg_basebackup", &strings(&args))
-            .await
-            .map(drop)
+        tools.run(&self.root, "pg_basebackup", &strings(&args)).await.map(drop)
     }
 
     /// `pg_ctl start`, waiting until it accepts connections. `extra` adds `-c` options.
@@ -205,62 +172,26 @@ impl PgNode {
             self.root.display()
         );
         let log = self.log_file();
-        let args = [
-            "start",
-            "-D",
-            path(&self.data_dir),
-            "-l",
-            path(&log),
-            "-w",
-            "-t",
-            "60",
-            "-o",
-            &opts,
-        ];
-        tools
-            .run(&self.root, "pg_ctl", &strings(&args))
-            .await
-            .map(drop)
+        let args = ["start", "-D", path(&self.data_dir), "-l", path(&log), "-w", "-t", "60", "-o", &opts];
+        tools.run(&self.root, "pg_ctl", &strings(&args)).await.map(drop)
     }
 
     /// `pg_ctl stop -m <mode>` (`fast` or `immediate`).
     pub async fn stop(&self, tools: &PgTools, mode: &str) -> Result<(), ClusterError> {
-        let args = [
-            "stop",
-            "-D",
-            path(&self.data_dir),
-            "-m",
-            mode,
-            "-w",
-            "-t",
-            "30",
-        ];
-        tools
-            .run(&self.root, "pg_ctl", &strings(&args))
-            .await
-            .map(drop)
+        let args = ["stop", "-D", path(&self.data_dir), "-m", mode, "-w", "-t", "30"];
+        tools.run(&self.root, "pg_ctl", &strings(&args)).await.map(drop)
     }
 
     /// Whether a postmaster runs on this data directory.
     pub async fn is_running(&self, tools: &PgTools) -> bool {
-        tools
-            .run(
-                &self.root,
-                "pg_ctl",
-                &strings(&["status", "-D", path(&self.data_dir)]),
-            )
-            .await
-            .is_ok()
+        tools.run(&self.root, "pg_ctl", &strings(&["status", "-D", path(&self.data_dir)])).await.is_ok()
     }
 
     /// `pg_rewind -R` this (stopped) node onto `source`, making it a standby of it.
     pub async fn rewind(&self, tools: &PgTools, source: &PgNode) -> Result<(), ClusterError> {
         let source_server = format!("--source-server={}", source.conninfo());
         let args = ["-D", path(&self.data_dir), &source_server, "-R"];
-        tools
-            .run(&self.root, "pg_rewind", &strings(&args))
-            .await
-            .map(drop)
+        tools.run(&self.root, "pg_rewind", &strings(&args)).await.map(drop)
     }
 }
 

@@ -48,11 +48,7 @@ impl ClusterInfo {
         let nodes: Vec<NodeInfo> = inner
             .nodes
             .iter()
-            .map(|n| NodeInfo {
-                node_id: n.pg.id.clone(),
-                url: n.url(),
-                pg_port: n.pg.port,
-            })
+            .map(|n| NodeInfo { node_id: n.pg.id.clone(), url: n.url(), pg_port: n.pg.port })
             .collect();
         ClusterInfo {
             endpoints: nodes.iter().map(|n| n.url.clone()).collect(),
@@ -69,11 +65,7 @@ impl ClusterInfo {
         use std::os::unix::fs::OpenOptionsExt;
         let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
         let _ = std::fs::remove_file(path);
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(path)?;
+        let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
         std::io::Write::write_all(&mut file, text.as_bytes())
     }
 
@@ -91,10 +83,7 @@ impl ClusterInfo {
         println!("replikit dev-cluster ready in {:.1} s", took.as_secs_f64());
         for (i, n) in self.nodes.iter().enumerate() {
             let role = if i == 0 { "primary" } else { "standby" };
-            println!(
-                "  {}  {}  ({role}, postgres on 127.0.0.1:{})",
-                n.node_id, n.url, n.pg_port
-            );
+            println!("  {}  {}  ({role}, postgres on 127.0.0.1:{})", n.node_id, n.url, n.pg_port);
         }
         println!("  admin  {}  token {}", self.admin_url, self.admin_token);
         println!("  data   {}", self.data_dir.display());

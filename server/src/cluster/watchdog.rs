@@ -27,10 +27,7 @@ pub const TICK: Duration = Duration::from_millis(500);
 /// standbys>)`, or to empty (async) when none streams. Returns the new value if it changed.
 pub async fn sync_standbys(client: &Client) -> Result<Option<String>, ClusterError> {
     let rows = client
-        .query(
-            "SELECT DISTINCT application_name FROM pg_stat_replication WHERE state = 'streaming' ORDER BY 1",
-            &[],
-        )
+        .query("SELECT DISTINCT application_name FROM pg_stat_replication WHERE state = 'streaming' ORDER BY 1", &[])
         .await?;
     let names: Vec<String> = rows
         .iter()
@@ -38,24 +35,13 @@ pub async fn sync_standbys(client: &Client) -> Result<Option<String>, ClusterErr
         .filter(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
         .map(|n| format!("\"{n}\""))
         .collect();
-    let wanted = if names.is_empty() {
-        String::new()
-    } else {
-        format!("ANY 1 ({})", names.join(", "))
-    };
-    let current: String = client
-        .query_one("SELECT current_setting('synchronous_standby_names')", &[])
-        .await?
-        .get(0);
+    let wanted = if names.is_empty() { String::new() } else { format!("ANY 1 ({})", names.join(", ")) };
+    let current: String = client.query_one("SELECT current_setting('synchronous_standby_names')", &[]).await?.get(0);
     if current == wanted {
         return Ok(None);
     }
     // The names are checked identifiers from pg_stat_replication; ALTER SYSTEM takes no parameters.
-    client
-        .batch_execute(&format!(
-            "ALTER SYSTEM SET synchronous_standby_names = '{wanted}'"
-        ))
-        .await?;
+    client.batch_execute(&format!("ALTER SYSTEM SET synchronous_standby_names = '{wanted}'")).await?;
     client.batch_execute("SELECT pg_reload_conf()").await?;
     if wanted.is_empty() {
         crate::log!("warning: no standby is streaming; falling back to async replication");
@@ -77,10 +63,9 @@ pub async fn run(cluster: Arc<Cluster>) {
         };
         let healthy = match connect(&primary).await {
             Ok(client) => {
-                let ok =
-                    tokio::time::timeout(Duration::from_secs(1), client.query_one("SELECT 1", &[]))
-                        .await
-                        .is_ok_and(|r| r.is_ok());
+                let ok = tokio::time::timeout(Duration::from_secs(1), client.query_one("SELECT 1", &[]))
+                    .await
+                    .is_ok_and(|r| r.is_ok());
                 if ok && cluster.replication == Replication::Sync {
                     if let Err(e) = sync_standbys(&client).await {
                         crate::log!("sync standby update failed: {e}");
@@ -100,11 +85,7 @@ pub async fn run(cluster: Arc<Cluster>) {
         }
         match best_standby(&inner).await {
             Some(candidate) => {
-                crate::log!(
-                    "auto-failover: {} down for {:?}, promoting {candidate}",
-                    primary.id,
-                    since.elapsed()
-                );
+                crate::log!("auto-failover: {} down for {:?}, promoting {candidate}", primary.id, since.elapsed());
                 match cluster.promote_locked(&mut inner, &candidate).await {
                     Ok(_) => failing_since = None,
                     Err(e) => crate::log!("auto-failover: promoting {candidate} failed: {e}"),
@@ -118,18 +99,12 @@ pub async fn run(cluster: Arc<Cluster>) {
 /// The running standby with the highest received (else replayed) LSN.
 async fn best_standby(inner: &super::Inner) -> Option<String> {
     let mut best: Option<(i64, String)> = None;
-    for node in inner
-        .nodes
-        .iter()
-        .filter(|n| n.pg_running && n.pg.id != inner.primary)
-    {
+    for node in inner.nodes.iter().filter(|n| n.pg_running && n.pg.id != inner.primary) {
         let Ok(client) = connect(&node.pg).await else {
             continue;
         };
         let sql = "SELECT pg_is_in_recovery(), (COALESCE(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn(), '0/0') - '0/0'::pg_lsn)::int8";
-        let Ok(Ok(row)) =
-            tokio::time::timeout(Duration::from_secs(1), client.query_one(sql, &[])).await
-        else {
+        let Ok(Ok(row)) = tokio::time::timeout(Duration::from_secs(1), client.query_one(sql, &[])).await else {
             continue;
         };
         let (in_recovery, lsn): (bool, i64) = (row.get(0), row.get(1));

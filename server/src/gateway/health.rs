@@ -27,8 +27,6 @@ pub async fn health(State(state): State<AppState>) -> Result<Response, ApiError>
         "readOnly": status.read_only,
     });
     let mut response = Json(body).into_response();
-    response
-        .headers_mut()
-        .insert(POSITION_HEADER, HeaderValue::from(status.position));
+    response.headers_mut().insert(POSITION_HEADER, HeaderValue::from(status.position));
     Ok(response)
 }

@@ -7,25 +7,19 @@ use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Map, Value};
 
 use crate::error::ApiError;
-use crate::position::{
-    DEFAULT_MAX_WAIT_MS, DURABILITY_HEADER, MAX_MAX_WAIT_MS, MAX_WAIT_HEADER, MIN_POSITION_HEADER,
-};
+use crate::position::{DEFAULT_MAX_WAIT_MS, DURABILITY_HEADER, MAX_MAX_WAIT_MS, MAX_WAIT_HEADER, MIN_POSITION_HEADER};
 
 /// Longest document id, in bytes.
 pub const MAX_ID_BYTES: usize = 256;
 
 /// A collection name is `[A-Za-z0-9_-]{1,64}`.
 pub fn collection(name: &str) -> Result<(), ApiError> {
-    let ok = (1..=64).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    let ok =
+        (1..=64).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
     if ok {
         Ok(())
     } else {
-        Err(ApiError::BadRequest(format!(
-            "collection {name:?} must match [A-Za-z0-9_-]{{1,64}}"
-        )))
+        Err(ApiError::BadRequest(format!("collection {name:?} must match [A-Za-z0-9_-]{{1,64}}")))
     }
 }
 
@@ -36,10 +30,7 @@ pub fn id(id: &str) -> Result<(), ApiError> {
     } else if id.is_empty() {
         Err(ApiError::BadRequest("id is empty".into()))
     } else if id.len() > MAX_ID_BYTES {
-        Err(ApiError::BadRequest(format!(
-            "id is {} bytes, over the limit of {MAX_ID_BYTES}",
-            id.len()
-        )))
+        Err(ApiError::BadRequest(format!("id is {} bytes, over the limit of {MAX_ID_BYTES}", id.len())))
     } else if id == "." || id == ".." {
         Err(ApiError::BadRequest(format!("id {id:?} is not allowed")))
     } else {
@@ -61,9 +52,7 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
                 ApiError::BadRequest(format!("could not read body: {rejection}"))
             }
         })?;
-        serde_json::from_slice(&bytes)
-            .map(JsonBody)
-            .map_err(|e| ApiError::BadRequest(format!("invalid JSON: {e}")))
+        serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| ApiError::BadRequest(format!("invalid JSON: {e}")))
     }
 }
 
@@ -103,16 +92,13 @@ pub fn min_position(headers: &HeaderMap) -> Result<Option<(u64, u64)>, ApiError>
     let Some(min) = header(headers, MIN_POSITION_HEADER)? else {
         return Ok(None);
     };
-    let min: u64 = min.parse().map_err(|_| {
-        ApiError::BadRequest(format!("{MIN_POSITION_HEADER} must be a decimal u64"))
-    })?;
+    let min: u64 =
+        min.parse().map_err(|_| ApiError::BadRequest(format!("{MIN_POSITION_HEADER} must be a decimal u64")))?;
     let wait = match header(headers, MAX_WAIT_HEADER)? {
         None => DEFAULT_MAX_WAIT_MS,
         Some(w) => w
             .parse::<u64>()
-            .map_err(|_| {
-                ApiError::BadRequest(format!("{MAX_WAIT_HEADER} must be a decimal number of ms"))
-            })?
+            .map_err(|_| ApiError::BadRequest(format!("{MAX_WAIT_HEADER} must be a decimal number of ms")))?
             .min(MAX_MAX_WAIT_MS),
     };
     Ok(Some((min, wait)))
@@ -122,9 +108,9 @@ pub fn min_position(headers: &HeaderMap) -> Result<Option<(u64, u64)>, ApiError>
 pub fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
     match header(headers, "if-match")? {
         None => Ok(None),
-        Some(v) => parse_etag(v).map(Some).ok_or_else(|| {
-            ApiError::BadRequest(format!("If-Match {v:?} is not a version like \"3\""))
-        }),
+        Some(v) => parse_etag(v)
+            .map(Some)
+            .ok_or_else(|| ApiError::BadRequest(format!("If-Match {v:?} is not a version like \"3\""))),
     }
 }
 
@@ -133,18 +119,12 @@ pub fn if_none_match_hits(headers: &HeaderMap, version: i64) -> bool {
     let Some(value) = headers.get("if-none-match").and_then(|v| v.to_str().ok()) else {
         return false;
     };
-    value
-        .split(',')
-        .map(str::trim)
-        .any(|tag| tag == "*" || parse_etag(tag) == Some(version))
+    value.split(',').map(str::trim).any(|tag| tag == "*" || parse_etag(tag) == Some(version))
 }
 
 fn parse_etag(tag: &str) -> Option<i64> {
     let tag = tag.strip_prefix("W/").unwrap_or(tag);
-    let tag = tag
-        .strip_prefix('"')
-        .and_then(|t| t.strip_suffix('"'))
-        .unwrap_or(tag);
+    let tag = tag.strip_prefix('"').and_then(|t| t.strip_suffix('"')).unwrap_or(tag);
     tag.parse().ok()
 }
 
@@ -152,9 +132,9 @@ fn parse_etag(tag: &str) -> Option<i64> {
 pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     match header(headers, "idempotency-key")? {
         None => Ok(None),
-        Some(k) if k.is_empty() || k.len() > 256 => Err(ApiError::BadRequest(
-            "Idempotency-Key must be 1..=256 bytes".into(),
-        )),
+        Some(k) if k.is_empty() || k.len() > 256 => {
+            Err(ApiError::BadRequest("Idempotency-Key must be 1..=256 bytes".into()))
+        }
         Some(k) => Ok(Some(k.to_string())),
     }
 }
@@ -184,9 +164,9 @@ pub fn durability(headers: &HeaderMap) -> Result<Option<Durability>, ApiError> {
         Some("local") => Ok(Some(Durability::Local)),
         Some("quorum") => Ok(Some(Durability::Quorum)),
         Some("visible") => Ok(Some(Durability::Visible)),
-        Some(other) => Err(ApiError::BadRequest(format!(
-            "{DURABILITY_HEADER} {other:?} is not one of local, quorum, visible"
-        ))),
+        Some(other) => {
+            Err(ApiError::BadRequest(format!("{DURABILITY_HEADER} {other:?} is not one of local, quorum, visible")))
+        }
     }
 }
 
@@ -196,14 +176,10 @@ pub struct CollectionPath(pub String);
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for CollectionPath {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        state: &S,
-    ) -> Result<Self, ApiError> {
-        let axum::extract::Path(name) =
-            axum::extract::Path::<String>::from_request_parts(parts, state)
-                .await
-                .map_err(|e| ApiError::BadRequest(format!("bad path: {e}")))?;
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, ApiError> {
+        let axum::extract::Path(name) = axum::extract::Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::BadRequest(format!("bad path: {e}")))?;
         collection(&name)?;
         Ok(CollectionPath(name))
     }
@@ -215,10 +191,7 @@ pub struct DocPath(pub String, pub String);
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for DocPath {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        state: &S,
-    ) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, ApiError> {
         let axum::extract::Path((name, doc_id)) =
             axum::extract::Path::<(String, String)>::from_request_parts(parts, state)
                 .await
@@ -238,10 +211,7 @@ mod tests {
         assert!(collection("todos_2024-v1").is_ok());
         assert!(collection(&"a".repeat(64)).is_ok());
         for bad in ["", "a b", "a/b", "é", &"a".repeat(65)] {
-            assert!(
-                matches!(collection(bad), Err(ApiError::BadRequest(_))),
-                "{bad:?}"
-            );
+            assert!(matches!(collection(bad), Err(ApiError::BadRequest(_))), "{bad:?}");
         }
     }
 

@@ -48,19 +48,12 @@ pub async fn node_headers(State(state): State<AppState>, request: Request, next:
     if let Ok(node) = HeaderValue::from_str(&state.config.node_id) {
         headers.insert(NODE_HEADER, node);
     }
-    match headers
-        .get(POSITION_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-    {
+    match headers.get(POSITION_HEADER).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok()) {
         Some(p) => {
             state.last_position.store(p, Ordering::Relaxed);
         }
         None => {
-            headers.insert(
-                POSITION_HEADER,
-                HeaderValue::from(state.last_position.load(Ordering::Relaxed)),
-            );
+            headers.insert(POSITION_HEADER, HeaderValue::from(state.last_position.load(Ordering::Relaxed)));
         }
     }
     response

@@ -62,32 +62,20 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/c/{collection}", get(reads::list).post(writes::create))
         .route(
             "/v1/c/{collection}/{id}",
-            get(reads::get_one)
-                .put(writes::put)
-                .patch(writes::patch)
-                .delete(writes::delete),
+            get(reads::get_one).put(writes::put).patch(writes::patch).delete(writes::delete),
         )
         .route("/v1/c/{collection}/", any(empty_id))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            middleware::auth,
-        ));
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::auth));
     let routes = match cors_layer(&state.config.cors_origins) {
         Some(cors) => routes.layer(cors),
         None => routes,
     };
     routes
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            middleware::node_headers,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            middleware::hang,
-        ))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::node_headers))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::hang))
         .with_state(state)
 }
 
@@ -112,46 +100,21 @@ fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
     } else {
         AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
     };
-    let names = |list: &[&'static str]| {
-        list.iter()
-            .map(|h| HeaderName::from_static(h))
-            .collect::<Vec<_>>()
-    };
+    let names = |list: &[&'static str]| list.iter().map(|h| HeaderName::from_static(h)).collect::<Vec<_>>();
     Some(
         CorsLayer::new()
             .allow_origin(allow_origin)
-            .allow_methods([
-                Method::GET,
-                Method::POST,
-                Method::PUT,
-                Method::PATCH,
-                Method::DELETE,
-                Method::OPTIONS,
-            ])
+            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE, Method::OPTIONS])
             .allow_headers(
-                [
-                    header::AUTHORIZATION,
-                    header::CONTENT_TYPE,
-                    header::IF_MATCH,
-                    header::IF_NONE_MATCH,
-                ]
-                .into_iter()
-                .chain(names(&[
-                    "idempotency-key",
-                    MIN_POSITION_HEADER,
-                    MAX_WAIT_HEADER,
-                    DURABILITY_HEADER,
-                ]))
-                .collect::<Vec<_>>(),
+                [header::AUTHORIZATION, header::CONTENT_TYPE, header::IF_MATCH, header::IF_NONE_MATCH]
+                    .into_iter()
+                    .chain(names(&["idempotency-key", MIN_POSITION_HEADER, MAX_WAIT_HEADER, DURABILITY_HEADER]))
+                    .collect::<Vec<_>>(),
             )
             .expose_headers(
                 [header::ETAG]
                     .into_iter()
-                    .chain(names(&[
-                        NODE_HEADER,
-                        POSITION_HEADER,
-                        "idempotent-replayed",
-                    ]))
+                    .chain(names(&[NODE_HEADER, POSITION_HEADER, "idempotent-replayed"]))
                     .collect::<Vec<_>>(),
             )
             .max_age(std::time::Duration::from_secs(600)),
@@ -168,27 +131,14 @@ pub struct GatewayHandle {
 
 impl GatewayHandle {
     /// Bind `addr` and serve protocol v1 for `config` over `pool`.
-    pub async fn start(
-        addr: SocketAddr,
-        config: GatewayConfig,
-        pool: Pool,
-    ) -> std::io::Result<Self> {
+    pub async fn start(addr: SocketAddr, config: GatewayConfig, pool: Pool) -> std::io::Result<Self> {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let (hang_tx, hung) = watch::channel(false);
-        let state = Arc::new(Gateway {
-            config,
-            pool,
-            last_position: AtomicU64::new(0),
-            hung,
-        });
+        let state = Arc::new(Gateway { config, pool, last_position: AtomicU64::new(0), hung });
         let app = router(state);
         let task = tokio::spawn(serve(listener, app));
-        Ok(GatewayHandle {
-            addr,
-            task,
-            hang_tx,
-        })
+        Ok(GatewayHandle { addr, task, hang_tx })
     }
 
     /// Make every request (current and future) wait until [`GatewayHandle::set_hung`]`(false)`.

@@ -34,9 +34,7 @@ pub fn doc_json(row: &tokio_postgres::Row) -> Value {
 
 /// Add `X-Replikit-Position` to a response.
 pub fn with_position(mut response: Response, position: u64) -> Response {
-    response
-        .headers_mut()
-        .insert(POSITION_HEADER, HeaderValue::from(position));
+    response.headers_mut().insert(POSITION_HEADER, HeaderValue::from(position));
     response
 }
 
@@ -49,10 +47,7 @@ pub fn with_etag(mut response: Response, version: i64) -> Response {
 }
 
 /// Wait for the wanted position if the request asks for one; return the node's position.
-async fn position_for_read(
-    client: &tokio_postgres::Client,
-    headers: &HeaderMap,
-) -> Result<u64, ApiError> {
+async fn position_for_read(client: &tokio_postgres::Client, headers: &HeaderMap) -> Result<u64, ApiError> {
     let Some((wanted, wait_ms)) = input::min_position(headers)? else {
         return db::position(client).await;
     };
@@ -78,14 +73,10 @@ pub async fn get_one(
     db::deadline(db::REQUEST_DEADLINE, async {
         let client = db::client(&state.pool).await?;
         let position = position_for_read(&client, &headers).await?;
-        let sql = format!(
-            "SELECT {DOC_COLUMNS} FROM replikit_documents WHERE collection = $1 AND id = $2"
-        );
+        let sql = format!("SELECT {DOC_COLUMNS} FROM replikit_documents WHERE collection = $1 AND id = $2");
         let row = client.query_opt(&sql, &[&collection, &id]).await?;
         let Some(row) = row else {
-            return Err(ApiError::NotFound(format!(
-                "no document {id:?} in {collection:?}"
-            )));
+            return Err(ApiError::NotFound(format!("no document {id:?} in {collection:?}")));
         };
         let doc = doc_json(&row);
         let version: i64 = row.get(1);
@@ -116,11 +107,7 @@ pub async fn list(
         None => DEFAULT_LIMIT,
         Some(l) => match l.parse::<i64>() {
             Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
-            _ => {
-                return Err(ApiError::BadRequest(format!(
-                    "limit must be an integer in 1..={MAX_LIMIT}"
-                )))
-            }
+            _ => return Err(ApiError::BadRequest(format!("limit must be an integer in 1..={MAX_LIMIT}"))),
         },
     };
     let after = query.get("after").cloned();

@@ -26,21 +26,10 @@ pub const REPLAYED_HEADER: &str = "idempotent-replayed";
 
 #[derive(Debug, Clone)]
 enum WriteOp {
-    Create {
-        id: Option<String>,
-        data: Map<String, Value>,
-    },
-    Put {
-        id: String,
-        data: Map<String, Value>,
-    },
-    Patch {
-        id: String,
-        patch: Value,
-    },
-    Delete {
-        id: String,
-    },
+    Create { id: Option<String>, data: Map<String, Value> },
+    Put { id: String, data: Map<String, Value> },
+    Patch { id: String, patch: Value },
+    Delete { id: String },
 }
 
 impl WriteOp {
@@ -56,9 +45,7 @@ impl WriteOp {
     fn path_id(&self) -> Option<&str> {
         match self {
             WriteOp::Create { id, .. } => id.as_deref(),
-            WriteOp::Put { id, .. } | WriteOp::Patch { id, .. } | WriteOp::Delete { id } => {
-                Some(id)
-            }
+            WriteOp::Put { id, .. } | WriteOp::Patch { id, .. } | WriteOp::Delete { id } => Some(id),
         }
     }
 }
@@ -76,10 +63,7 @@ pub async fn create(
     headers: HeaderMap,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    let op = WriteOp::Create {
-        id: input::id_member(&body)?,
-        data: input::data_member(&body)?,
-    };
+    let op = WriteOp::Create { id: input::id_member(&body)?, data: input::data_member(&body)? };
     execute(&state, &headers, collection, op).await
 }
 
@@ -90,10 +74,7 @@ pub async fn put(
     headers: HeaderMap,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    let op = WriteOp::Put {
-        id,
-        data: input::data_member(&body)?,
-    };
+    let op = WriteOp::Put { id, data: input::data_member(&body)? };
     execute(&state, &headers, collection, op).await
 }
 
@@ -105,9 +86,7 @@ pub async fn patch(
     JsonBody(patch): JsonBody,
 ) -> Result<Response, ApiError> {
     if !patch.is_object() {
-        return Err(ApiError::BadRequest(
-            "merge patch must be a JSON object".into(),
-        ));
+        return Err(ApiError::BadRequest("merge patch must be a JSON object".into()));
     }
     execute(&state, &headers, collection, WriteOp::Patch { id, patch }).await
 }
@@ -122,12 +101,7 @@ pub async fn delete(
 }
 
 /// Parse the write headers, then run the write (retrying once if an identical key won a race).
-async fn execute(
-    state: &AppState,
-    headers: &HeaderMap,
-    collection: String,
-    op: WriteOp,
-) -> Result<Response, ApiError> {
+async fn execute(state: &AppState, headers: &HeaderMap, collection: String, op: WriteOp) -> Result<Response, ApiError> {
     let key = input::idempotency_key(headers)?;
     let durability = input::durability(headers)?;
     let if_match = input::if_match(headers)?;
@@ -137,16 +111,7 @@ async fn execute(
         loop {
             attempts += 1;
             let tx = client.transaction().await?;
-            match attempt(
-                &tx,
-                key.as_deref(),
-                durability,
-                if_match,
-                &collection,
-                op.clone(),
-            )
-            .await?
-            {
+            match attempt(&tx, key.as_deref(), durability, if_match, &collection, op.clone()).await? {
                 Attempt::Replay(outcome) => {
                     tx.rollback().await?;
                     let position = db::position(&client).await?;
@@ -161,9 +126,7 @@ async fn execute(
                 Attempt::KeyRace if attempts < 3 => {
                     tx.rollback().await?;
                 }
-                Attempt::KeyRace => {
-                    return Err(ApiError::Unavailable("idempotency key contention".into()))
-                }
+                Attempt::KeyRace => return Err(ApiError::Unavailable("idempotency key contention".into())),
             }
         }
     })
@@ -184,27 +147,16 @@ async fn attempt(
     collection: &str,
     op: WriteOp,
 ) -> Result<Attempt, ApiError> {
-    let in_recovery: bool = tx
-        .query_one("SELECT pg_is_in_recovery()", &[])
-        .await?
-        .get(0);
+    let in_recovery: bool = tx.query_one("SELECT pg_is_in_recovery()", &[]).await?.get(0);
     if in_recovery {
         return Err(ApiError::NotPrimary);
     }
     if let Some(d) = durability {
         // A constant from a closed set, never client text.
-        tx.batch_execute(&format!(
-            "SET LOCAL synchronous_commit = '{}'",
-            d.synchronous_commit()
-        ))
-        .await?;
+        tx.batch_execute(&format!("SET LOCAL synchronous_commit = '{}'", d.synchronous_commit())).await?;
     }
     if let Some(key) = key {
-        tx.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-            &[&key],
-        )
-        .await?;
+        tx.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", &[&key]).await?;
         if let Some(stored) = stored_response(tx, key, collection, &op).await? {
             return Ok(Attempt::Replay(stored));
         }
@@ -213,12 +165,7 @@ async fn attempt(
     let path_id = op.path_id().map(str::to_owned);
     let outcome = apply(tx, collection, op, if_match).await?;
     if let Some(key) = key {
-        let doc_id = path_id.or_else(|| {
-            outcome
-                .body
-                .as_ref()
-                .and_then(|b| b["id"].as_str().map(str::to_owned))
-        });
+        let doc_id = path_id.or_else(|| outcome.body.as_ref().and_then(|b| b["id"].as_str().map(str::to_owned)));
         let inserted = tx
             .execute(
                 "INSERT INTO replikit_idempotency (key, method, collection, doc_id, status, body) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -242,27 +189,20 @@ async fn stored_response(
     collection: &str,
     op: &WriteOp,
 ) -> Result<Option<Outcome>, ApiError> {
-    let sql =
-        "SELECT method, collection, doc_id, status, body FROM replikit_idempotency WHERE key = $1";
+    let sql = "SELECT method, collection, doc_id, status, body FROM replikit_idempotency WHERE key = $1";
     let Some(row) = tx.query_opt(sql, &[&key]).await? else {
         return Ok(None);
     };
-    let (method, stored_collection, doc_id): (String, String, Option<String>) =
-        (row.get(0), row.get(1), row.get(2));
+    let (method, stored_collection, doc_id): (String, String, Option<String>) = (row.get(0), row.get(1), row.get(2));
     let same_id = match op.path_id() {
         Some(id) => doc_id.as_deref() == Some(id),
         None => true,
     };
     if method != op.method() || stored_collection != collection || !same_id {
-        return Err(ApiError::BadRequest(
-            "Idempotency-Key was already used for a different request".into(),
-        ));
+        return Err(ApiError::BadRequest("Idempotency-Key was already used for a different request".into()));
     }
     let status = StatusCode::from_u16(row.get::<_, i32>(3) as u16).unwrap_or(StatusCode::OK);
-    Ok(Some(Outcome {
-        status,
-        body: row.get(4),
-    }))
+    Ok(Some(Outcome { status, body: row.get(4) }))
 }
 
 fn respond(outcome: Outcome, position: u64) -> Response {
@@ -279,9 +219,7 @@ fn respond(outcome: Outcome, position: u64) -> Response {
 }
 
 fn mark_replayed(mut response: Response) -> Response {
-    response
-        .headers_mut()
-        .insert(REPLAYED_HEADER, HeaderValue::from_static("true"));
+    response.headers_mut().insert(REPLAYED_HEADER, HeaderValue::from_static("true"));
     response
 }
 
@@ -299,14 +237,9 @@ async fn apply(
                  VALUES ($1, COALESCE($2, gen_random_uuid()::text), 1, $3, now()) \
                  ON CONFLICT (collection, id) DO NOTHING RETURNING {DOC_COLUMNS}"
             );
-            let row = tx
-                .query_opt(&sql, &[&collection, &id, &Value::Object(data)])
-                .await?;
+            let row = tx.query_opt(&sql, &[&collection, &id, &Value::Object(data)]).await?;
             let row = row.ok_or_else(|| ApiError::AlreadyExists(id.unwrap_or_default()))?;
-            Ok(Outcome {
-                status: StatusCode::CREATED,
-                body: Some(doc_json(&row)),
-            })
+            Ok(Outcome { status: StatusCode::CREATED, body: Some(doc_json(&row)) })
         }
         WriteOp::Put { id, data } => {
             if if_match.is_some() {
@@ -317,20 +250,11 @@ async fn apply(
                  ON CONFLICT (collection, id) DO UPDATE SET version = replikit_documents.version + 1, \
                  data = EXCLUDED.data, updated_at = now() RETURNING {DOC_COLUMNS}"
             );
-            let row = tx
-                .query_one(&sql, &[&collection, &id, &Value::Object(data)])
-                .await?;
+            let row = tx.query_one(&sql, &[&collection, &id, &Value::Object(data)]).await?;
             let doc = doc_json(&row);
             // Version 1 can only come from the insert branch: a replace always increments.
-            let status = if doc["version"] == 1 {
-                StatusCode::CREATED
-            } else {
-                StatusCode::OK
-            };
-            Ok(Outcome {
-                status,
-                body: Some(doc),
-            })
+            let status = if doc["version"] == 1 { StatusCode::CREATED } else { StatusCode::OK };
+            Ok(Outcome { status, body: Some(doc) })
         }
         WriteOp::Patch { id, patch } => {
             let current = check_version(tx, collection, &id, if_match).await?;
@@ -341,22 +265,12 @@ async fn apply(
                  WHERE collection = $1 AND id = $2 RETURNING {DOC_COLUMNS}"
             );
             let row = tx.query_one(&sql, &[&collection, &id, &data]).await?;
-            Ok(Outcome {
-                status: StatusCode::OK,
-                body: Some(doc_json(&row)),
-            })
+            Ok(Outcome { status: StatusCode::OK, body: Some(doc_json(&row)) })
         }
         WriteOp::Delete { id } => {
             check_version(tx, collection, &id, if_match).await?;
-            tx.execute(
-                "DELETE FROM replikit_documents WHERE collection = $1 AND id = $2",
-                &[&collection, &id],
-            )
-            .await?;
-            Ok(Outcome {
-                status: StatusCode::NO_CONTENT,
-                body: None,
-            })
+            tx.execute("DELETE FROM replikit_documents WHERE collection = $1 AND id = $2", &[&collection, &id]).await?;
+            Ok(Outcome { status: StatusCode::NO_CONTENT, body: None })
         }
     }
 }
@@ -369,21 +283,12 @@ async fn check_version(
     id: &str,
     if_match: Option<i64>,
 ) -> Result<Value, ApiError> {
-    let sql = format!(
-        "SELECT {DOC_COLUMNS} FROM replikit_documents WHERE collection = $1 AND id = $2 FOR UPDATE"
-    );
-    let current = tx
-        .query_opt(&sql, &[&collection, &id])
-        .await?
-        .map(|row| doc_json(&row));
+    let sql = format!("SELECT {DOC_COLUMNS} FROM replikit_documents WHERE collection = $1 AND id = $2 FOR UPDATE");
+    let current = tx.query_opt(&sql, &[&collection, &id]).await?.map(|row| doc_json(&row));
     match (current, if_match) {
         (None, Some(_)) => Err(ApiError::Conflict { current: None }),
-        (None, None) => Err(ApiError::NotFound(format!(
-            "no document {id:?} in {collection:?}"
-        ))),
-        (Some(doc), Some(v)) if doc["version"].as_i64() != Some(v) => {
-            Err(ApiError::Conflict { current: Some(doc) })
-        }
+        (None, None) => Err(ApiError::NotFound(format!("no document {id:?} in {collection:?}"))),
+        (Some(doc), Some(v)) if doc["version"].as_i64() != Some(v) => Err(ApiError::Conflict { current: Some(doc) }),
         (Some(doc), _) => Ok(doc),
     }
 }

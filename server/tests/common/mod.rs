@@ -35,14 +35,7 @@ impl DevCluster {
             replikit_server::cluster::random_hex(4)
         ));
         let mut child = Command::new(BIN)
-            .args([
-                "dev-cluster",
-                "--port",
-                "0",
-                "--json",
-                "--stop-on-stdin-close",
-                "--state-file",
-            ])
+            .args(["dev-cluster", "--port", "0", "--json", "--stop-on-stdin-close", "--state-file"])
             .arg(&state_file)
             .args(extra)
             .stdin(Stdio::piped())
@@ -66,12 +59,7 @@ impl DevCluster {
             }
         };
         let info: ClusterInfo = serde_json::from_str(&line).expect("cluster JSON line");
-        DevCluster {
-            info,
-            state_file,
-            child,
-            _stdin: stdin,
-        }
+        DevCluster { info, state_file, child, _stdin: stdin }
     }
 
     pub fn url(&self, node: usize) -> String {
@@ -84,25 +72,11 @@ impl DevCluster {
         let (method, url) = if action == "status" {
             ("GET", format!("{}/admin/status", self.info.admin_url))
         } else {
-            (
-                "POST",
-                format!("{}/admin/nodes/{node}/{action}", self.info.admin_url),
-            )
+            ("POST", format!("{}/admin/nodes/{node}/{action}", self.info.admin_url))
         };
-        let r = client::request(
-            method,
-            &url,
-            &[("Authorization", &auth)],
-            None,
-            Duration::from_secs(120),
-        )
-        .expect("admin API");
-        assert_eq!(
-            r.status,
-            200,
-            "admin {action} {node}: {}",
-            String::from_utf8_lossy(&r.body)
-        );
+        let r = client::request(method, &url, &[("Authorization", &auth)], None, Duration::from_secs(120))
+            .expect("admin API");
+        assert_eq!(r.status, 200, "admin {action} {node}: {}", String::from_utf8_lossy(&r.body));
         r.json()
     }
 
@@ -129,8 +103,7 @@ impl Drop for DevCluster {
 
 /// One request with a 10 s timeout; panics on transport errors.
 pub fn req(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&str>) -> HttpResponse {
-    try_req(method, url, headers, body, Duration::from_secs(10))
-        .unwrap_or_else(|e| panic!("{method} {url}: {e}"))
+    try_req(method, url, headers, body, Duration::from_secs(10)).unwrap_or_else(|e| panic!("{method} {url}: {e}"))
 }
 
 pub fn try_req(
@@ -149,16 +122,11 @@ pub fn get(url: &str) -> HttpResponse {
 
 /// The error code of an error response.
 pub fn code(r: &HttpResponse) -> String {
-    r.json()["error"]["code"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
+    r.json()["error"]["code"].as_str().unwrap_or_default().to_string()
 }
 
 pub fn position(r: &HttpResponse) -> u64 {
-    r.header("x-replikit-position")
-        .and_then(|p| p.parse().ok())
-        .expect("X-Replikit-Position header")
+    r.header("x-replikit-position").and_then(|p| p.parse().ok()).expect("X-Replikit-Position header")
 }
 
 /// Retry `f` every 50 ms until it returns `Some`, for at most `limit`.

@@ -86,9 +86,8 @@ impl Store for IndexedDbStore {
         let tx = self.db.transaction(OUTBOX).build().map_err(idb)?;
         let store = tx.object_store(OUTBOX).map_err(idb)?;
         let rows = store.get_all::<String>().await.map_err(idb)?;
-        let mut entries = rows
-            .map(|row| parse(&row.map_err(idb)?, OutboxEntry::from_value))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut entries =
+            rows.map(|row| parse(&row.map_err(idb)?, OutboxEntry::from_value)).collect::<Result<Vec<_>, _>>()?;
         entries.sort_by_key(|e| e.seq);
         Ok(entries)
     }

@@ -20,13 +20,15 @@
 
 use serde_json::{Map, Value};
 
-use super::{encode_segment, json, protocol_error, Adapter, Attempt, Call, FollowUp, HealthReport, Method, Response, Verdict};
+use super::{
+    encode_segment, json, protocol_error, Adapter, Attempt, Call, FollowUp, HealthReport, Method, Response, Verdict,
+};
+use crate::core::action::{Action, Page, Reply};
 use crate::core::document::{CollectionName, Doc, Version};
 use crate::core::error::Error;
 use crate::core::merge_patch;
-use crate::core::operation::{Action, Page, Reply};
-use crate::core::options::Role;
 use crate::core::time::format_rfc3339_ms;
+use crate::core::types::Role;
 
 /// The CouchDB-protocol adapter for one database.
 #[derive(Debug)]
@@ -121,7 +123,9 @@ impl CouchDb {
                 (Action::Delete { .. }, _, _) => Verdict::done(Reply::Deleted),
                 (_, Some(d), _) => Verdict::done(Reply::Doc(d.clone())),
                 (_, None, Some(w)) => Verdict::done(Reply::Doc(w.doc.clone().expect("a winner is live"))),
-                (_, None, None) => Verdict::Final(Error::NotFound { message: format!("{} was deleted after this write", name()) }),
+                (_, None, None) => {
+                    Verdict::Final(Error::NotFound { message: format!("{} was deleted after this write", name()) })
+                }
             };
         }
         let current = winner(&leaves);
@@ -132,9 +136,13 @@ impl CouchDb {
             }
         }
         let data = match (action, current_doc) {
-            (Action::Create { .. }, Some(_)) => return Verdict::Final(Error::AlreadyExists { message: format!("{} exists", name()) }),
+            (Action::Create { .. }, Some(_)) => {
+                return Verdict::Final(Error::AlreadyExists { message: format!("{} exists", name()) })
+            }
             // A retried delete that finds only tombstones: the document is gone, as asked.
-            (Action::Delete { .. }, None) if attempt.retried && !leaves.is_empty() => return Verdict::done(Reply::Deleted),
+            (Action::Delete { .. }, None) if attempt.retried && !leaves.is_empty() => {
+                return Verdict::done(Reply::Deleted)
+            }
             (Action::Update { .. } | Action::Delete { .. }, None) => {
                 return Verdict::Final(Error::NotFound { message: format!("{} does not exist on {url}", name()) })
             }
@@ -182,7 +190,9 @@ impl CouchDb {
         let cid = couch_id(collection, id);
         let mut docs = Vec::new();
         for loser in losers {
-            let Some((generation, parent)) = loser.rev_parts() else { continue };
+            let Some((generation, parent)) = loser.rev_parts() else {
+                continue;
+            };
             let hash = rev_hash(&["replikit:resolve:delete", &loser.to_string()]);
             docs.push(serde_json::json!({
                 "_id": cid, "_rev": format!("{}-{hash}", generation + 1), "_deleted": true,
@@ -233,7 +243,9 @@ impl Adapter for CouchDb {
         Ok(match action {
             // No If-None-Match: CouchDB's and PouchDB Server's default CORS settings do not allow the header, so a
             // browser's preflight would fail. The revision is compared when the answer comes instead.
-            Action::Get { collection, id, .. } => Call::get(format!("{}?conflicts=true", self.doc_path(collection, id))),
+            Action::Get { collection, id, .. } => {
+                Call::get(format!("{}?conflicts=true", self.doc_path(collection, id)))
+            }
             Action::List { collection, limit, after } => {
                 let limit = limit.unwrap_or(100);
                 let prefix = format!("{}:", collection.as_str());
@@ -260,7 +272,8 @@ impl Adapter for CouchDb {
             }
             Action::Revisions { collection, id, revs } => {
                 let list = Value::Array(revs.iter().map(Version::to_json).collect()).to_string();
-                let mut call = Call::get(format!("{}?open_revs={}", self.doc_path(collection, id), encode_segment(&list)));
+                let mut call =
+                    Call::get(format!("{}?open_revs={}", self.doc_path(collection, id), encode_segment(&list)));
                 call.headers.push(("accept".into(), "application/json".into()));
                 call
             }
@@ -268,10 +281,19 @@ impl Adapter for CouchDb {
         })
     }
 
-    fn interpret(&self, url: &str, action: &Action, attempt: &Attempt, follow_up: Option<&FollowUp>, response: Response) -> Verdict {
+    fn interpret(
+        &self,
+        url: &str,
+        action: &Action,
+        attempt: &Attempt,
+        follow_up: Option<&FollowUp>,
+        response: Response,
+    ) -> Verdict {
         let status = response.status;
         if let 500..=599 = status {
-            return Verdict::Failed(Error::Unavailable { message: format!("{url}: {}", describe(status, &response.body)) });
+            return Verdict::Failed(Error::Unavailable {
+                message: format!("{url}: {}", describe(status, &response.body)),
+            });
         }
         if let 401 | 403 = status {
             return Verdict::Final(Error::Unauthorized);
@@ -372,7 +394,9 @@ pub fn rev_hash(parts: &[&str]) -> String {
 
 /// Whether a 404 is about the document (it is missing or deleted) rather than the database.
 fn is_missing_document(body: &str) -> bool {
-    let reason = serde_json::from_str::<Value>(body).ok().and_then(|v| v.get("reason").and_then(Value::as_str).map(String::from));
+    let reason = serde_json::from_str::<Value>(body)
+        .ok()
+        .and_then(|v| v.get("reason").and_then(Value::as_str).map(String::from));
     matches!(reason.as_deref(), Some("missing" | "deleted"))
 }
 
@@ -394,7 +418,9 @@ fn describe(status: u16, body: &str) -> String {
 
 fn unexpected(url: &str, response: &Response) -> Error {
     match response.status {
-        400 | 413 | 415 => Error::invalid("request", format!("rejected by {url}: {}", describe(response.status, &response.body))),
+        400 | 413 | 415 => {
+            Error::invalid("request", format!("rejected by {url}: {}", describe(response.status, &response.body)))
+        }
         409 => Error::Conflict { current: None },
         s => Error::Protocol { message: format!("{url}: unexpected {}", describe(s, &response.body)) },
     }
@@ -427,9 +453,15 @@ fn written(url: &str, response: &Response, reply: Reply) -> Verdict {
 
 /// A CouchDB document of `collection` as a [`Doc`], its history and conflicts.
 fn stored(url: &str, collection: &CollectionName, id: &str, v: Value) -> Result<Stored, Error> {
-    let Value::Object(mut map) = v else { return Err(protocol_error(url, "a document must be an object")) };
+    let Value::Object(mut map) = v else {
+        return Err(protocol_error(url, "a document must be an object"));
+    };
     let bad = |what: &str| protocol_error(url, format!("document {}:{id}: {what}", collection.as_str()));
-    let rev = map.get("_rev").and_then(Value::as_str).and_then(Version::parse_rev).ok_or_else(|| bad("`_rev` is not a revision"))?;
+    let rev = map
+        .get("_rev")
+        .and_then(Value::as_str)
+        .and_then(Version::parse_rev)
+        .ok_or_else(|| bad("`_rev` is not a revision"))?;
     if map.get("collection").and_then(Value::as_str) != Some(collection.as_str()) {
         return Err(bad("not a Replikit document of this collection (its `collection` field differs)"));
     }
@@ -450,16 +482,27 @@ fn stored(url: &str, collection: &CollectionName, id: &str, v: Value) -> Result<
 }
 
 /// `_all_docs` rows of `collection` as a page.
-fn parse_page(url: &str, collection: &CollectionName, limit: Option<u32>, after: Option<&str>, body: &str) -> Result<Page, Error> {
+fn parse_page(
+    url: &str,
+    collection: &CollectionName,
+    limit: Option<u32>,
+    after: Option<&str>,
+    body: &str,
+) -> Result<Page, Error> {
     let v = json(url, body)?;
-    let rows = v.get("rows").and_then(Value::as_array).ok_or_else(|| protocol_error(url, "_all_docs needs a `rows` array"))?;
+    let rows =
+        v.get("rows").and_then(Value::as_array).ok_or_else(|| protocol_error(url, "_all_docs needs a `rows` array"))?;
     let prefix = format!("{}:", collection.as_str());
     let limit = limit.unwrap_or(100) as usize;
     let mut items = Vec::new();
     let mut conflicted = Vec::new();
     for row in rows {
-        let (Some(key), Some(doc)) = (row.get("id").and_then(Value::as_str), row.get("doc")) else { continue };
-        let Some(id) = key.strip_prefix(&prefix) else { continue };
+        let (Some(key), Some(doc)) = (row.get("id").and_then(Value::as_str), row.get("doc")) else {
+            continue;
+        };
+        let Some(id) = key.strip_prefix(&prefix) else {
+            continue;
+        };
         if Some(id) == after || doc.is_null() {
             continue;
         }
@@ -483,7 +526,12 @@ fn parse_leaves(url: &str, collection: &CollectionName, id: &str, body: &str) ->
     for item in items {
         let Some(doc) = item.get("ok") else { continue };
         let rev = doc.get("_rev").and_then(Value::as_str).and_then(Version::parse_rev);
-        let Some(rev) = rev else { return Err(protocol_error(url, format!("document {}:{id}: `_rev` is not a revision", collection.as_str()))) };
+        let Some(rev) = rev else {
+            return Err(protocol_error(
+                url,
+                format!("document {}:{id}: `_rev` is not a revision", collection.as_str()),
+            ));
+        };
         let history = doc
             .get("_revisions")
             .and_then(|r| r.get("ids"))
@@ -504,7 +552,13 @@ mod tests {
     use serde_json::json;
 
     fn attempt(key: &str, retried: bool) -> Attempt<'_> {
-        Attempt { key: Some(key), durability: Durability::Local, min_position: None, written_at_ms: 1_795_000_000_000, retried }
+        Attempt {
+            key: Some(key),
+            durability: Durability::Local,
+            min_position: None,
+            written_at_ms: 1_795_000_000_000,
+            retried,
+        }
     }
 
     fn ok(body: Value) -> Response {
@@ -549,7 +603,11 @@ mod tests {
         assert_eq!(body["new_edits"], false);
         assert_eq!(body["docs"][0]["_rev"], format!("3-{hash}"));
         assert_eq!(body["docs"][0]["_revisions"], json!({"start": 3, "ids": [hash, "bb", "aa"]}));
-        assert_eq!(body["docs"][0]["data"], json!({"t": 2, "keep": true}), "the merge patch applied to the current data");
+        assert_eq!(
+            body["docs"][0]["data"],
+            json!({"t": 2, "keep": true}),
+            "the merge patch applied to the current data"
+        );
         assert_eq!(body["docs"][0]["updatedAt"], "2026-11-18T11:06:40.000Z", "the time the write was made");
         match &f.reply {
             Reply::Doc(d) => assert_eq!(d.version, Version::Rev(format!("3-{hash}"))),
@@ -558,17 +616,31 @@ mod tests {
         assert_eq!(a.predicted_version(Some(&Version::Rev("2-bb".into())), "k1"), Version::Rev(format!("3-{hash}")));
         assert_eq!(a.predicted_version(None, "k1"), Version::Rev(format!("1-{}", rev_hash(&["k1", ""]))));
         // The write's answer: [] from CouchDB, per-document results from others; an error entry fails it.
-        let done = a.interpret("u", &update, &attempt("k1", false), Some(&f), Response { status: 201, body: "[]".into(), ..Default::default() });
+        let done = a.interpret(
+            "u",
+            &update,
+            &attempt("k1", false),
+            Some(&f),
+            Response { status: 201, body: "[]".into(), ..Default::default() },
+        );
         assert_eq!(done, Verdict::done(f.reply.clone()));
-        let err = Response { status: 201, body: r#"[{"id":"x","error":"forbidden","reason":"no"}]"#.into(), ..Default::default() };
-        assert_eq!(a.interpret("u", &update, &attempt("k1", false), Some(&f), err), Verdict::Final(Error::Unauthorized));
+        let err = Response {
+            status: 201,
+            body: r#"[{"id":"x","error":"forbidden","reason":"no"}]"#.into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            a.interpret("u", &update, &attempt("k1", false), Some(&f), err),
+            Verdict::Final(Error::Unauthorized)
+        );
     }
 
     #[test]
     fn a_retry_that_finds_its_own_revision_does_not_write_again() {
         let a = CouchDb::new("app");
         let hash = rev_hash(&["k1", "2-bb"]);
-        let replace = Action::Replace { collection: c(), id: "a".into(), data: data(json!({"t": 9})), if_version: None };
+        let replace =
+            Action::Replace { collection: c(), id: "a".into(), data: data(json!({"t": 9})), if_version: None };
         // The first attempt landed and someone wrote over it since: still ours, nothing to send.
         let v = a.interpret("u", &replace, &attempt("k1", true), None, current("4-dd", &["dd", &hash, "bb", "aa"]));
         assert!(matches!(v, Verdict::Done { reply: Reply::Doc(_), .. }), "{v:?}");
@@ -576,30 +648,67 @@ mod tests {
         let both = ok(json!([leaf("3-zz", &["zz", "bb", "aa"]), leaf(&format!("3-{hash}"), &[&hash, "bb", "aa"])]));
         assert!(matches!(a.interpret("u", &replace, &attempt("k1", true), None, both), Verdict::Done { .. }));
         // The same key over another parent is another revision (never the same id under two parents).
-        assert!(matches!(a.interpret("u", &replace, &attempt("k1", true), None, current("2-cc", &["cc", "aa"])), Verdict::FollowUp(_)));
+        assert!(matches!(
+            a.interpret("u", &replace, &attempt("k1", true), None, current("2-cc", &["cc", "aa"])),
+            Verdict::FollowUp(_)
+        ));
         let delete = Action::Delete { collection: c(), id: "a".into(), if_version: None };
-        let tomb = ok(json!([{"ok": {"_id": "notes:a", "_rev": "3-xx", "_deleted": true, "_revisions": {"start": 3, "ids": ["xx", "bb", "aa"]}}}]));
-        assert_eq!(a.interpret("u", &delete, &attempt("k2", true), None, tomb.clone()), Verdict::done(Reply::Deleted), "gone, as asked");
-        assert!(matches!(a.interpret("u", &delete, &attempt("k2", false), None, tomb), Verdict::Final(Error::NotFound { .. })));
-        let never = Response { status: 404, body: r#"{"error":"not_found","reason":"missing"}"#.into(), ..Default::default() };
-        assert!(matches!(a.interpret("u", &delete, &attempt("k2", true), None, never), Verdict::Final(Error::NotFound { .. })), "this node never had it");
+        let tomb = ok(
+            json!([{"ok": {"_id": "notes:a", "_rev": "3-xx", "_deleted": true, "_revisions": {"start": 3, "ids": ["xx", "bb", "aa"]}}}]),
+        );
+        assert_eq!(
+            a.interpret("u", &delete, &attempt("k2", true), None, tomb.clone()),
+            Verdict::done(Reply::Deleted),
+            "gone, as asked"
+        );
+        assert!(matches!(
+            a.interpret("u", &delete, &attempt("k2", false), None, tomb),
+            Verdict::Final(Error::NotFound { .. })
+        ));
+        let never =
+            Response { status: 404, body: r#"{"error":"not_found","reason":"missing"}"#.into(), ..Default::default() };
+        assert!(
+            matches!(
+                a.interpret("u", &delete, &attempt("k2", true), None, never),
+                Verdict::Final(Error::NotFound { .. })
+            ),
+            "this node never had it"
+        );
     }
 
     #[test]
     fn conditions_are_checked_against_the_revision_read() {
         let a = CouchDb::new("app");
-        let stale = Action::Replace { collection: c(), id: "a".into(), data: Map::new(), if_version: Some(Version::Rev("1-aa".into())) };
+        let stale = Action::Replace {
+            collection: c(),
+            id: "a".into(),
+            data: Map::new(),
+            if_version: Some(Version::Rev("1-aa".into())),
+        };
         match a.interpret("u", &stale, &attempt("k", false), None, current("2-bb", &["bb", "aa"])) {
-            Verdict::Final(Error::Conflict { current: Some(cur) }) => assert_eq!(cur["version"], "2-bb"),
+            Verdict::Final(Error::Conflict { current: Some(cur) }) => {
+                assert_eq!(cur["version"], "2-bb")
+            }
             other => panic!("{other:?}"),
         }
         let create = Action::Create { collection: c(), id: "a".into(), data: Map::new() };
-        assert!(matches!(a.interpret("u", &create, &attempt("k", false), None, current("1-aa", &["aa"])), Verdict::Final(Error::AlreadyExists { .. })));
-        let missing = Response { status: 404, body: r#"{"error":"not_found","reason":"missing"}"#.into(), ..Default::default() };
+        assert!(matches!(
+            a.interpret("u", &create, &attempt("k", false), None, current("1-aa", &["aa"])),
+            Verdict::Final(Error::AlreadyExists { .. })
+        ));
+        let missing =
+            Response { status: 404, body: r#"{"error":"not_found","reason":"missing"}"#.into(), ..Default::default() };
         let f = follow_up(a.interpret("u", &create, &attempt("k", false), None, missing));
         assert!(f.call.body.unwrap().contains(&format!("\"1-{}\"", rev_hash(&["k", ""]))));
-        let no_db = Response { status: 404, body: r#"{"error":"not_found","reason":"no_db_file"}"#.into(), ..Default::default() };
-        assert!(matches!(a.interpret("u", &create, &attempt("k", false), None, no_db), Verdict::Failed(_)), "another node may have it");
+        let no_db = Response {
+            status: 404,
+            body: r#"{"error":"not_found","reason":"no_db_file"}"#.into(),
+            ..Default::default()
+        };
+        assert!(
+            matches!(a.interpret("u", &create, &attempt("k", false), None, no_db), Verdict::Failed(_)),
+            "another node may have it"
+        );
     }
 
     #[test]
@@ -614,8 +723,18 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        for foreign in [json!({"_id": "notes:a", "_rev": "1-a", "title": "x"}), json!([1]), json!({"_id": "notes:a", "_rev": "zz"})] {
-            assert!(matches!(a.interpret("u", &get, &attempt("k", false), None, ok(foreign.clone())), Verdict::Failed(Error::Protocol { .. })), "{foreign}");
+        for foreign in [
+            json!({"_id": "notes:a", "_rev": "1-a", "title": "x"}),
+            json!([1]),
+            json!({"_id": "notes:a", "_rev": "zz"}),
+        ] {
+            assert!(
+                matches!(
+                    a.interpret("u", &get, &attempt("k", false), None, ok(foreign.clone())),
+                    Verdict::Failed(Error::Protocol { .. })
+                ),
+                "{foreign}"
+            );
         }
         let same = Action::Get { collection: c(), id: "a".into(), if_none_match: Some(Version::Rev("1-aa".into())) };
         let doc = ok(leaf("1-aa", &["aa"])["ok"].clone());
@@ -642,7 +761,8 @@ mod tests {
     #[test]
     fn resolving_is_deterministic() {
         let a = CouchDb::new("app");
-        let keep = Doc { id: "a".into(), version: Version::Rev("2-bb".into()), data: Map::new(), updated_at: "t".into() };
+        let keep =
+            Doc { id: "a".into(), version: Version::Rev("2-bb".into()), data: Map::new(), updated_at: "t".into() };
         let resolve = |merged: Option<Map<String, Value>>| Action::Resolve {
             collection: c(),
             id: "a".into(),

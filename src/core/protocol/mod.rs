@@ -13,10 +13,11 @@
 
 use serde_json::Value;
 
+use super::action::{Action, Reply};
 use super::document::Version;
 use super::error::Error;
-use super::operation::{Action, Reply};
-use super::options::{Durability, Role};
+pub use super::types::EndpointId;
+use super::types::{Durability, Role};
 
 pub mod couchdb;
 pub mod replikit;
@@ -32,10 +33,6 @@ pub const MIN_POSITION_HEADER: &str = "x-replikit-min-position";
 pub const MAX_WAIT_HEADER: &str = "x-replikit-max-wait-ms";
 pub const DURABILITY_HEADER: &str = "x-replikit-durability";
 pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
-
-/// Index of an endpoint in the client's configuration.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct EndpointId(pub usize);
 
 /// HTTP methods the protocols use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -175,7 +172,14 @@ pub trait Adapter: std::fmt::Debug {
     /// The first request of an attempt at `action`.
     fn request(&self, action: &Action, attempt: &Attempt) -> Result<Call, Error>;
     /// What `response` (to the attempt's first request, or to `follow_up`) means.
-    fn interpret(&self, url: &str, action: &Action, attempt: &Attempt, follow_up: Option<&FollowUp>, response: Response) -> Verdict;
+    fn interpret(
+        &self,
+        url: &str,
+        action: &Action,
+        attempt: &Attempt,
+        follow_up: Option<&FollowUp>,
+        response: Response,
+    ) -> Verdict;
     /// The version a write made with `key` over `base` will have, for the optimistic copy of a queued write.
     fn predicted_version(&self, base: Option<&Version>, key: &str) -> Version;
 }

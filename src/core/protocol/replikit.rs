@@ -7,10 +7,10 @@ use super::{
     encode_segment, json, protocol_error, Adapter, Attempt, Call, FollowUp, HealthReport, Method, Response, Verdict,
     DURABILITY_HEADER, IDEMPOTENCY_HEADER, MIN_POSITION_HEADER,
 };
+use crate::core::action::{Action, Page, Reply};
 use crate::core::document::{Doc, Version};
 use crate::core::error::Error;
-use crate::core::operation::{Action, Page, Reply};
-use crate::core::options::{Durability, Role};
+use crate::core::types::{Durability, Role};
 
 /// The protocol-v1 adapter.
 #[derive(Debug, Default)]
@@ -56,7 +56,10 @@ impl Adapter for Replikit {
             Action::Update { .. } => Method::Patch,
             Action::Delete { .. } => Method::Delete,
             Action::Revisions { .. } | Action::Resolve { .. } => {
-                return Err(Error::invalid("protocol", "revision conflicts exist only on multi-primary (CouchDB) servers"))
+                return Err(Error::invalid(
+                    "protocol",
+                    "revision conflicts exist only on multi-primary (CouchDB) servers",
+                ))
             }
         };
         Ok(Call { method, path: path(action), headers, body })
@@ -78,7 +81,9 @@ impl Adapter for Replikit {
                 };
                 match reply {
                     // The body just parsed is a valid document: the driver may hand it to JS as it is.
-                    Ok(reply @ Reply::Doc(_)) => Verdict::Done { reply, raw: Some(response.body), conflicts: Vec::new() },
+                    Ok(reply @ Reply::Doc(_)) => {
+                        Verdict::Done { reply, raw: Some(response.body), conflicts: Vec::new() }
+                    }
                     Ok(reply) => Verdict::done(reply),
                     Err(err) => Verdict::Failed(err),
                 }
@@ -169,7 +174,6 @@ pub struct ServerError {
     pub current: Option<Value>,
 }
 
-
 /// Parses a health report; `endpoint` names the source in errors.
 pub fn parse_health(endpoint: &str, body: &str) -> Result<HealthReport, Error> {
     let v = json(endpoint, body)?;
@@ -201,7 +205,9 @@ pub fn parse_doc(endpoint: &str, body: &str) -> Result<Doc, Error> {
 /// Parses a list page.
 pub fn parse_page(endpoint: &str, body: &str) -> Result<Page, Error> {
     let v = json(endpoint, body)?;
-    let Value::Object(mut map) = v else { return Err(protocol_error(endpoint, "a list page must be an object")) };
+    let Value::Object(mut map) = v else {
+        return Err(protocol_error(endpoint, "a list page must be an object"));
+    };
     let items = match map.remove("items") {
         Some(Value::Array(items)) => items
             .into_iter()
