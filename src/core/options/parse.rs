@@ -1,87 +1,21 @@
-//! Client options: parsed from the JSON object given to `createClient`, validated once, then immutable.
-//!
-//! Defaults follow the MongoDB drivers' SDAM and server-selection specs where one exists (a 15 ms latency
-//! window, a 30 s staleness bound) and are documented in `js/index.d.ts`. Every rejection names the option by
-//! its JSON path (`health.intervalMs`), so a typo in an app's config is found at start-up, not at the first
-//! failover.
+//! Reads the options object given to `createClient` into a [`Config`], validating every field and naming a
+//! mistake by its JSON path. The types and their defaults are in the parent module.
 
 use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::error::Error;
-use super::fields::Fields;
-pub use super::types::{
-    ConflictStrategy, Consistency, Durability, ProtocolKind, ReadPolicy, ReadPreference, Role, StoreKind, TopologyKind,
-};
-use super::types::{
+use super::super::error::Error;
+use super::super::fields::Fields;
+use super::super::types::{
     CONFLICT_STRATEGIES, CONSISTENCIES, DURABILITIES, PROTOCOLS, READ_POLICIES, READ_PREFERENCES, ROLES, STORES,
     TOPOLOGIES,
 };
-
-/// Health-check settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HealthOptions {
-    pub interval_ms: u64,
-    pub timeout_ms: u64,
-    pub failure_threshold: u32,
-}
-
-/// Retry settings: attempts per operation and full-jitter backoff bounds.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RetryOptions {
-    pub max_attempts: u32,
-    pub base_delay_ms: u64,
-    pub max_delay_ms: u64,
-}
-
-/// One configured endpoint.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EndpointConfig {
-    /// Normalised base URL, without a trailing slash.
-    pub url: String,
-    pub role: Option<Role>,
-}
-
-/// Local cache settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CacheOptions {
-    /// `None`: the environment's default (IndexedDB in browsers, memory in Node).
-    pub store: Option<StoreKind>,
-    /// The IndexedDB database name (and the tabs' BroadcastChannel and lock names).
-    pub name: String,
-    pub max_entries: usize,
-    /// Entries older than this are revalidated before `cache-first` uses them.
-    pub ttl_ms: Option<u64>,
-}
-
-/// Validated client configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Config {
-    pub topology: TopologyKind,
-    pub protocol: ProtocolKind,
-    /// The CouchDB database the collections live in (CouchDB protocol only).
-    pub database: Option<String>,
-    pub endpoints: Vec<EndpointConfig>,
-    pub read_preference: ReadPreference,
-    pub consistency: Consistency,
-    pub max_staleness_ms: u64,
-    pub health: HealthOptions,
-    pub request_timeout_ms: u64,
-    pub primary_wait_ms: u64,
-    pub durability: Durability,
-    pub retry: RetryOptions,
-    pub headers: BTreeMap<String, String>,
-    pub cache: CacheOptions,
-    pub read_policy: ReadPolicy,
-    /// `None`: the environment's default (queue in browsers, not in Node).
-    pub queue_writes: Option<bool>,
-    /// `Custom` when the app passed a function (the wasm layer keeps it).
-    pub conflict: ConflictStrategy,
-}
-
-/// Upper bound for every duration option: one hour. Longer is a unit mistake (seconds vs milliseconds).
-const MAX_DURATION_MS: u64 = 3_600_000;
+use super::{
+    CacheOptions, Config, ConflictStrategy, Consistency, Durability, EndpointConfig, HealthOptions, ProtocolKind,
+    ReadPolicy, ReadPreference, RetryOptions, Role, TopologyKind, DEFAULT_MAX_STALENESS_MS, DEFAULT_PRIMARY_WAIT_MS,
+    DEFAULT_REQUEST_TIMEOUT_MS, MAX_DURATION_MS,
+};
 
 impl Config {
     /// Parses and validates the options object given to `createClient`.
@@ -139,30 +73,32 @@ impl Config {
         }
         let health = match f.object("health")? {
             Some(mut h) => {
+                let d = HealthOptions::default();
                 let health = HealthOptions {
-                    interval_ms: ranged("health.intervalMs", h.u64("intervalMs")?, 1000, 50)?,
-                    timeout_ms: ranged("health.timeoutMs", h.u64("timeoutMs")?, 1000, 10)?,
-                    failure_threshold: h.u32("failureThreshold")?.unwrap_or(2),
+                    interval_ms: ranged("health.intervalMs", h.u64("intervalMs")?, d.interval_ms, 50)?,
+                    timeout_ms: ranged("health.timeoutMs", h.u64("timeoutMs")?, d.timeout_ms, 10)?,
+                    failure_threshold: h.u32("failureThreshold")?.unwrap_or(d.failure_threshold),
                 };
                 h.finish()?;
                 health
             }
-            None => HealthOptions { interval_ms: 1000, timeout_ms: 1000, failure_threshold: 2 },
+            None => HealthOptions::default(),
         };
         if !(1..=100).contains(&health.failure_threshold) {
             return Err(Error::invalid("health.failureThreshold", "must be between 1 and 100"));
         }
         let retry = match f.object("retry")? {
             Some(mut r) => {
+                let d = RetryOptions::default();
                 let retry = RetryOptions {
-                    max_attempts: r.u32("maxAttempts")?.unwrap_or(3),
-                    base_delay_ms: ranged("retry.baseDelayMs", r.u64("baseDelayMs")?, 25, 0)?,
-                    max_delay_ms: ranged("retry.maxDelayMs", r.u64("maxDelayMs")?, 1000, 0)?,
+                    max_attempts: r.u32("maxAttempts")?.unwrap_or(d.max_attempts),
+                    base_delay_ms: ranged("retry.baseDelayMs", r.u64("baseDelayMs")?, d.base_delay_ms, 0)?,
+                    max_delay_ms: ranged("retry.maxDelayMs", r.u64("maxDelayMs")?, d.max_delay_ms, 0)?,
                 };
                 r.finish()?;
                 retry
             }
-            None => RetryOptions { max_attempts: 3, base_delay_ms: 25, max_delay_ms: 1000 },
+            None => RetryOptions::default(),
         };
         if !(1..=20).contains(&retry.max_attempts) {
             return Err(Error::invalid("retry.maxAttempts", "must be between 1 and 20"));
@@ -183,11 +119,12 @@ impl Config {
         }
         let cache = match f.object("cache")? {
             Some(mut c) => {
-                let name = c.string("name")?.unwrap_or_else(|| "replikit".into());
+                let d = CacheOptions::default();
+                let name = c.string("name")?.unwrap_or(d.name);
                 if name.is_empty() || name.len() > 100 {
                     return Err(Error::invalid("cache.name", "must be 1 to 100 characters"));
                 }
-                let max_entries = c.u64("maxEntries")?.unwrap_or(1000);
+                let max_entries = c.u64("maxEntries")?.unwrap_or(d.max_entries as u64);
                 if !(1..=1_000_000).contains(&max_entries) {
                     return Err(Error::invalid("cache.maxEntries", "must be between 1 and 1000000"));
                 }
@@ -200,7 +137,7 @@ impl Config {
                 c.finish()?;
                 options
             }
-            None => CacheOptions { store: None, name: "replikit".into(), max_entries: 1000, ttl_ms: None },
+            None => CacheOptions::default(),
         };
         let queue_writes = match f.object("offline")? {
             Some(mut o) => {
@@ -234,10 +171,10 @@ impl Config {
             endpoints,
             read_preference: read_preference.unwrap_or(default_preference),
             consistency: f.one_of("consistency", CONSISTENCIES)?.unwrap_or(Consistency::Session),
-            max_staleness_ms: ranged("maxStalenessMs", f.u64("maxStalenessMs")?, 30_000, 0)?,
+            max_staleness_ms: ranged("maxStalenessMs", f.u64("maxStalenessMs")?, DEFAULT_MAX_STALENESS_MS, 0)?,
             health,
-            request_timeout_ms: ranged("requestTimeoutMs", f.u64("requestTimeoutMs")?, 5000, 10)?,
-            primary_wait_ms: ranged("primaryWaitMs", f.u64("primaryWaitMs")?, 5000, 0)?,
+            request_timeout_ms: ranged("requestTimeoutMs", f.u64("requestTimeoutMs")?, DEFAULT_REQUEST_TIMEOUT_MS, 10)?,
+            primary_wait_ms: ranged("primaryWaitMs", f.u64("primaryWaitMs")?, DEFAULT_PRIMARY_WAIT_MS, 0)?,
             durability: durability.unwrap_or(if multi { Durability::Local } else { Durability::Quorum }),
             retry,
             headers,
@@ -349,6 +286,7 @@ fn check_header(name: &str, value: &str) -> Result<(), Error> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::StoreKind;
     use super::*;
     use serde_json::json;
 
