@@ -1,7 +1,22 @@
 // Public types of the `replikit` package (hand-written; the generated glue types are in glue.d.ts).
 
-/** Where reads go. Writes always go to the primary. Default `'replicaPreferred'`. */
-export type ReadPreference = 'primary' | 'primaryPreferred' | 'replica' | 'replicaPreferred' | 'nearest';
+/** Where reads go. Writes always go to the primary. Default `'replicaPreferred'` (multi-primary: `'nearest'`). */
+export type ReadPreferenceMode = 'primary' | 'primaryPreferred' | 'replica' | 'replicaPreferred' | 'nearest';
+
+/**
+ * A read preference with endpoint tags and a staleness bound, as MongoDB's. `tagSets` are tried in order: reads
+ * go to the endpoints whose `tags` hold every pair of the first set that some eligible endpoint matches (`{}`
+ * matches any endpoint). `maxStalenessMs` overrides the client's for these reads. Mode `'primary'` takes no
+ * `tagSets`: the primary is the only endpoint it may read from.
+ * @example
+ * { mode: 'nearest', tagSets: [{ region: 'eu', zone: 'a' }, { region: 'eu' }, {}], maxStalenessMs: 10000 }
+ */
+export type ReadPreferenceOptions =
+  | { mode: 'primary'; tagSets?: never; maxStalenessMs?: number }
+  | { mode: Exclude<ReadPreferenceMode, 'primary'>; tagSets?: Array<Record<string, string>>; maxStalenessMs?: number };
+
+/** A read preference: a mode (`'nearest'`), or an object with the mode, tag sets and a staleness bound. */
+export type ReadPreference = ReadPreferenceMode | ReadPreferenceOptions;
 
 /** `'session'` (default): reads never return data older than this client's own acknowledged writes. */
 export type Consistency = 'session' | 'eventual';
@@ -29,6 +44,8 @@ export interface EndpointOptions {
   url: string;
   /** The configured role; the endpoint's health reports have the last word. */
   role?: Role;
+  /** Labels of this endpoint (`{ region: 'eu', zone: 'a' }`), matched by a read preference's `tagSets`. */
+  tags?: Record<string, string>;
 }
 
 export interface HealthOptions {
@@ -49,8 +66,8 @@ export interface RetryOptions {
   maxDelayMs?: number;
 }
 
-interface CommonOptions {
-  readPreference?: ReadPreference;
+/** The options both topologies take. */
+interface CommonOptions<T extends object = Record<string, unknown>> {
   consistency?: Consistency;
   /** Replicas reporting more lag than this are not read from, in ms. Default 30000. */
   maxStalenessMs?: number;
@@ -59,7 +76,6 @@ interface CommonOptions {
   requestTimeoutMs?: number;
   /** How long a write waits for a usable primary (multi-primary: any node) before failing with `no_primary`, in ms. Default 5000. */
   primaryWaitMs?: number;
-  durability?: Durability;
   retry?: RetryOptions;
   /** Extra request headers (e.g. Authorization), sent to the configured endpoints only. */
   headers?: Record<string, string>;
@@ -75,21 +91,26 @@ interface CommonOptions {
      */
     queueWrites?: boolean;
   };
-  conflict?: ConflictStrategy;
+  /** How conflicts are settled; a resolver may be written for the app's document type (`ConflictInput<Note>`). */
+  conflict?: ConflictStrategy<T>;
 }
 
 /**
- * Options of {@link createClient}: either `endpoints`, or the `primary` / `replicas` shorthand.
- * Every duration is in milliseconds and at most one hour. Unknown keys are rejected.
+ * Options of {@link createClient}. Every duration is in milliseconds and at most one hour. Unknown keys are
+ * rejected. `T` is the document type a custom conflict resolver is written for (inferred from it).
  */
-export type ClientOptions = CommonOptions &
-  (
-    | ({ topology?: 'primary-replica'; protocol?: 'replikit'; database?: never } &
-        (
-          | { endpoints: EndpointOptions[]; primary?: never; replicas?: never }
-          | { primary?: string; replicas?: string[]; endpoints?: never }
-        ))
-    | MultiPrimaryOptions
+export type ClientOptions<T extends object = Record<string, unknown>> = PrimaryReplicaOptions<T> | MultiPrimaryOptions<T>;
+
+/** A primary-replica cluster (the Replikit gateway): either `endpoints`, or the `primary` / `replicas` shorthand. */
+export type PrimaryReplicaOptions<T extends object = Record<string, unknown>> = CommonOptions<T> & {
+  topology?: 'primary-replica';
+  protocol?: 'replikit';
+  database?: never;
+  readPreference?: ReadPreference;
+  durability?: Durability;
+} & (
+    | { endpoints: EndpointOptions[]; primary?: never; replicas?: never }
+    | { primary?: string; replicas?: string[]; endpoints?: never }
   );
 
 /**
@@ -100,14 +121,18 @@ export type ClientOptions = CommonOptions &
  * const db = await createClient({ topology: 'multi-primary', protocol: 'couchdb', database: 'app',
  *   endpoints: [{ url: 'http://127.0.0.1:7300' }, { url: 'http://127.0.0.1:7301' }] });
  */
-export interface MultiPrimaryOptions {
+export interface MultiPrimaryOptions<T extends object = Record<string, unknown>> extends CommonOptions<T> {
   topology: 'multi-primary';
   /** Default `'couchdb'` (the only multi-primary protocol). */
   protocol?: 'couchdb';
   /** The CouchDB database every collection lives in (lowercase letter first, then a-z 0-9 _$()+-/). */
   database: string;
   /** The nodes (no `role`: every node is a primary). */
-  endpoints: { url: string }[];
+  endpoints: Omit<EndpointOptions, 'role'>[];
+  /** Reads go to the nearest node; tag sets and a staleness bound may narrow which. */
+  readPreference?: 'nearest' | { mode: 'nearest'; tagSets?: Array<Record<string, string>>; maxStalenessMs?: number };
+  /** Does not apply: a write is acknowledged by the node that took it. */
+  durability?: never;
   primary?: never;
   replicas?: never;
 }
@@ -129,9 +154,12 @@ export interface Doc<T extends object = Record<string, unknown>> {
   data: T;
   /** RFC 3339 time of the last write, as the server reported it (local time for a pending write). */
   updatedAt: string;
-  /** Present on documents the SDK returns; absent in event payloads' `remote`/`base` only when noted. */
+  /** Where the SDK got it; on every document it returns or emits, except where {@link StoredDoc} is noted. */
   meta: DocMeta;
 }
+
+/** A document as the server stores it, without the SDK's `meta` (`PendingWrite.base`, `ReplikitError.current`). */
+export type StoredDoc<T extends object = Record<string, unknown>> = Omit<Doc<T>, 'meta'>;
 
 /**
  * How reads use the local cache. `network-first` (default): ask an endpoint, serve the cache when none can
@@ -164,26 +192,48 @@ export interface PendingWrite {
   data: Record<string, unknown> | null;
   /** The version it was made against (sent as `If-Match`). */
   baseVersion: Version | null;
-  base: Omit<Doc, 'meta'> | null;
+  /** The document as it was at `baseVersion`, if this client had it cached. */
+  base: StoredDoc | null;
   /** When the app made it (ms since the epoch). */
   editedAt: number;
   reapplied: number;
 }
 
 /**
- * What a custom conflict resolver is given. For a queued offline write: the local version, the server's, and the
- * one both started from. For a multi-primary revision conflict: `remote` is the server's deterministic winner,
- * `versions` every conflicting version (the winner first), `local` and `base` are null.
+ * What a custom conflict resolver is given: an {@link OutboxConflictInput} or a {@link RevisionConflictInput}.
+ * `versions` tells them apart (`if (c.versions)` narrows to a revision conflict).
  */
-export interface ConflictInput<T extends object = Record<string, unknown>> {
+export type ConflictInput<T extends object = Record<string, unknown>> = OutboxConflictInput<T> | RevisionConflictInput<T>;
+
+/** A queued offline write met a newer server version when it synced (HTTP 412). */
+export interface OutboxConflictInput<T extends object = Record<string, unknown>> {
+  /** The document as this client's queued writes left it; null for a delete. */
   local: Doc<T> | null;
+  /** The server's current version; null when it was deleted there. */
   remote: Doc<T> | null;
+  /** The version the write was made against, if this client had it cached. */
   base: Doc<T> | null;
-  /** Multi-primary revision conflicts only. */
-  versions?: Doc<T>[];
-  collection?: string;
-  id?: string;
+  versions?: undefined;
+  collection?: undefined;
+  id?: undefined;
 }
+
+/** A multi-primary document has conflicting revisions (found by a read). */
+export interface RevisionConflictInput<T extends object = Record<string, unknown>> {
+  local: null;
+  /** The server's deterministic winner. */
+  remote: Doc<T>;
+  base: null;
+  /** Every conflicting version, the winner first. */
+  versions: Doc<T>[];
+  collection: string;
+  id: string;
+}
+
+/** A custom conflict resolver: the data to write, or null to keep the server's version. */
+export type ConflictResolver<T extends object = Record<string, unknown>> = (
+  conflict: ConflictInput<T>,
+) => T | null | Promise<T | null>;
 
 /**
  * How conflicts are settled. Default `'server-wins'`. A queued write that meets a newer server version (HTTP 412)
@@ -197,7 +247,7 @@ export type ConflictStrategy<T extends object = Record<string, unknown>> =
   | 'server-wins'
   | 'client-wins'
   | 'last-writer-wins'
-  | ((conflict: ConflictInput<T>) => T | null | Promise<T | null>);
+  | ConflictResolver<T>;
 
 export type EndpointState = 'unknown' | 'up' | 'suspect' | 'down';
 
@@ -233,6 +283,22 @@ export type ErrorCode =
   | 'storage'
   | 'quota';
 
+/**
+ * The payload of `conflict` for a queued offline write that met a newer server version when it synced: the
+ * write as it was queued, the three versions the strategy saw, and what was done.
+ */
+export interface OutboxConflictEvent extends Omit<PendingWrite, 'base'> {
+  source: 'outbox';
+  /** The version the write was made against, if this client had it cached. */
+  base: Doc | null;
+  /** The document as this client's queued writes left it; null for a delete. */
+  local: Doc | null;
+  /** The server's current version; null when it was deleted there. */
+  remote: Doc | null;
+  /** `'dropped'`: the server's version stands; `'reapplied'`: the write is queued again over it. */
+  resolution: 'dropped' | 'reapplied';
+}
+
 /** The payload of `change`: a document changed by another tab or by a background revalidation. */
 export interface ChangeEvent {
   collection: string;
@@ -255,9 +321,38 @@ export interface RevisionConflictEvent {
   resolution: 'kept' | 'merged';
 }
 
+/** The payload of `conflict`; `source` tells the two kinds apart. */
+export type ConflictEvent = OutboxConflictEvent | RevisionConflictEvent;
+
+/** The payload of `synced`: the queued write, and the document the server stored (null for a delete). */
+export interface SyncedEvent extends PendingWrite {
+  doc: Doc | null;
+}
+
+/** The payload of `syncFailed`: the queued write, and why it failed for good. */
+export interface SyncFailedEvent extends PendingWrite {
+  error: ReplikitError;
+}
+
+/** The payload of `storageError`: the local store failed (`storage`), or is full (`quota`). */
+export type StorageError = ReplikitError & { readonly code: 'storage' | 'quota' };
+
+/** Why one endpoint could not serve a call (`ReplikitError.causes`). */
+export interface ErrorCause {
+  endpoint: string;
+  /** The failure's code, as `ReplikitError.code` (`timeout`, `unavailable`, ...). */
+  code: string;
+  message: string;
+  /** The HTTP status, when the endpoint answered. */
+  status?: number;
+}
+
 /** Every rejection of the SDK is a `ReplikitError`. */
 export declare class ReplikitError extends Error {
-  constructor(message: string, details?: Partial<Pick<ReplikitError, 'code' | 'retryable' | 'status' | 'endpoint' | 'argument' | 'current'>>);
+  constructor(
+    message: string,
+    details?: Partial<Pick<ReplikitError, 'code' | 'retryable' | 'status' | 'endpoint' | 'argument' | 'current' | 'causes'>>,
+  );
   readonly name: 'ReplikitError';
   readonly code: ErrorCode;
   /** Whether the same operation may succeed later. */
@@ -269,7 +364,9 @@ export declare class ReplikitError extends Error {
   /** For `invalid_argument`: the option or argument at fault, by JSON path (`health.intervalMs`). */
   readonly argument?: string;
   /** For `conflict`: the server's current document (or null when it was deleted). */
-  readonly current?: Doc | null;
+  readonly current?: StoredDoc | null;
+  /** Why no endpoint could serve the call, endpoint by endpoint. */
+  readonly causes?: ErrorCause[];
 }
 
 /** Events and the payload each passes to its listener. */
@@ -281,14 +378,13 @@ export interface ClientEvents {
   retry: { attempt: number; endpoint: string; error: ReplikitError };
   change: ChangeEvent;
   queued: PendingWrite;
-  synced: PendingWrite & { doc: Doc | null };
-  conflict:
-    | (PendingWrite & { local: Doc | null; remote: Doc | null; resolution: 'dropped' | 'reapplied' })
-    | RevisionConflictEvent;
+  synced: SyncedEvent;
+  /** A conflict was settled: narrow on `source` (`'outbox'` or `'revisions'`). */
+  conflict: ConflictEvent;
   /** A queued write failed for good (e.g. `already_exists`); it was removed from the outbox. */
-  syncFailed: PendingWrite & { error: ReplikitError };
+  syncFailed: SyncFailedEvent;
   /** The local store failed (code `storage` or `quota`); the cache carries on in memory. */
-  storageError: ReplikitError;
+  storageError: StorageError;
 }
 
 export type ClientEvent = keyof ClientEvents;
@@ -300,7 +396,7 @@ export interface BaseCallOptions {
 }
 
 export interface ReadOptions extends BaseCallOptions {
-  /** Overrides the client's read preference for this call. */
+  /** Overrides the client's read preference for this call (a mode, or an object with `tagSets`). */
   readPreference?: ReadPreference;
   /** Overrides the client's read policy for this call (`list` knows network-first, network-only, cache-only). */
   readPolicy?: ReadPolicy;
@@ -328,10 +424,21 @@ export interface ListOptions extends ReadOptions {
   after?: string;
 }
 
+/** Where a page came from. */
+export interface PageMeta {
+  /** Listed from the local cache (no endpoint could answer, or `cache-only`). */
+  fromCache: boolean;
+  /** False when the page may miss documents: a page from the cache holds only the ones cached here. */
+  complete: boolean;
+  /** The endpoint that answered, or null when none did. */
+  endpoint: string | null;
+}
+
 export interface Page<T extends object = Record<string, unknown>> {
   items: Doc<T>[];
   /** Pass as `after` for the next page; null on the last page. */
   next: string | null;
+  meta: PageMeta;
 }
 
 /** A JSON merge patch (RFC 7396): listed fields are set, `null` removes a field. */
@@ -362,6 +469,29 @@ export interface Collection<T extends object = Record<string, unknown>> {
   list(options?: ListOptions): Promise<Page<T>>;
 }
 
+/** What {@link Client.effectiveOptions} returns: every option, defaults filled in. */
+export interface EffectiveOptions {
+  topology: TopologyKind;
+  protocol: Protocol;
+  database: string | null;
+  /** Every endpoint, the shorthand expanded; `role` is null where none was configured. */
+  endpoints: { url: string; role: Role | null }[];
+  readPreference: ReadPreference;
+  consistency: Consistency;
+  maxStalenessMs: number;
+  health: Required<HealthOptions>;
+  requestTimeoutMs: number;
+  primaryWaitMs: number;
+  durability: Durability;
+  retry: Required<RetryOptions>;
+  /** The header names (values are left out). */
+  headers: string[];
+  cache: Required<Omit<CacheOptions, 'ttlMs'>> & { ttlMs: number | null };
+  readPolicy: ReadPolicy;
+  offline: { queueWrites: boolean };
+  conflict: 'server-wins' | 'client-wins' | 'last-writer-wins' | 'function';
+}
+
 export interface Client {
   /**
    * A handle on a collection; throws `invalid_argument` for a bad name.
@@ -372,15 +502,7 @@ export interface Client {
   /** A snapshot of every endpoint. */
   topology(): EndpointInfo[];
   /** The validated options with defaults filled in (header values are omitted). */
-  effectiveOptions(): Required<Omit<CommonOptions, 'headers' | 'fetch' | 'conflict' | 'cache'>> & {
-    endpoints: EndpointOptions[];
-    headers: string[];
-    cache: Required<Omit<CacheOptions, 'ttlMs'>> & { ttlMs: number | null };
-    conflict: 'server-wins' | 'client-wins' | 'last-writer-wins' | 'function';
-    topology: TopologyKind;
-    protocol: Protocol;
-    database: string | null;
-  };
+  effectiveOptions(): EffectiveOptions;
   /**
    * Subscribes to an event; returns a function that unsubscribes. An unknown event name throws `invalid_argument`.
    * @example
@@ -406,12 +528,12 @@ export interface Client {
 
 /**
  * Creates a client; loads the WebAssembly module first if needed. Rejects with `invalid_argument` naming
- * the option at fault.
+ * the option at fault. `T` is inferred from a typed conflict resolver (`conflict: (c: ConflictInput<Note>) => ...`).
  * @example
  * import { createClient } from 'replikit';
  * const db = await createClient({ primary: 'http://127.0.0.1:7100', replicas: ['http://127.0.0.1:7101'] });
  */
-export declare function createClient(options: ClientOptions): Promise<Client>;
+export declare function createClient<T extends object = Record<string, unknown>>(options: ClientOptions<T>): Promise<Client>;
 
 /**
  * Loads the WebAssembly module ahead of time (optional: `createClient` does it). In browsers it fetches
