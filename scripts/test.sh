@@ -23,6 +23,12 @@ layer() {
   else failed+=("$name"); echo "=== $name: FAILED ($((SECONDS - start)) s)"; fi
 }
 
+lint() {
+  cargo fmt --all --check &&
+    cargo clippy --workspace --tests --quiet -- -D warnings &&
+    cargo clippy -p replikit --target wasm32-unknown-unknown --tests --quiet -- -D warnings
+}
+layer "lint (cargo fmt --check, clippy -D warnings, native and wasm)" lint
 layer "native (cargo test --workspace)" cargo test --workspace --quiet
 # fake-indexeddb gives Node an IndexedDB; NODE_ARGS is split on commas, hence `=`.
 layer "wasm in Node (wasm-bindgen-test)" env NODE_ARGS="--require=$root/node_modules/fake-indexeddb/auto/index.js" \

@@ -1,13 +1,16 @@
 //! The router's multi-primary rules (CouchDB protocol), one deterministic scenario each, against the simulated
 //! CouchDB cluster in `sim_couch/`.
 
+mod sim;
 mod sim_couch;
+mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 
+use replikit::core::client::{CallSpec, ClientEvent, Output};
 use replikit::core::document::Version;
-use replikit::core::outbox::{pick_revision, should_queue, ConflictStrategy, RevisionChoice};
+use replikit::core::outbox::should_queue;
 use replikit::core::protocol::couchdb::rev_hash;
 use replikit::core::protocol::{Method, Request};
 use replikit::core::time::format_rfc3339_ms;
@@ -16,6 +19,7 @@ use replikit::core::{
 };
 use serde_json::{json, Map, Value};
 use sim_couch::{couch_id, split_rev, Cluster, NodeState};
+use support::{CouchFrom, Harness};
 
 const C: &str = "notes";
 
@@ -689,7 +693,7 @@ fn a_write_forced_onto_a_lagging_node_after_its_node_died_conflicts_visibly_with
     // Visible: a read reports the conflict, and settling it leaves one live leaf everywhere.
     let read = s.op(c, get("a")).unwrap();
     assert_eq!(read.conflicts.len(), 1, "{read:?}");
-    settle(&mut s, c, "a", ConflictStrategy::LastWriterWins);
+    settle(&mut s, c, "a", "last-writer-wins");
     s.replicate_all();
     for n in 0..3 {
         assert_eq!(live(&s, n, "a").len(), 1, "node {n}");
@@ -857,31 +861,29 @@ fn make_conflict(s: &mut Cluster, id: &str) -> (String, String) {
     (version(&early), version(&late))
 }
 
-/// Reads `id` through client `c`, fetches the conflicting revisions and settles them with `strategy`.
-/// Returns the versions (server's winner first), the index kept, and what Resolve answered.
-fn settle(s: &mut Cluster, c: usize, id: &str, strategy: ConflictStrategy) -> (Vec<Doc>, usize, Doc) {
-    let r = s.op(c, get(id)).unwrap();
-    let winner = doc(&Ok(r.clone()));
-    assert!(!r.conflicts.is_empty(), "a read reports the conflict");
-    let rv = s.op(c, Action::Revisions { collection: notes(), id: id.into(), revs: r.conflicts.clone() }).unwrap();
-    let Reply::Versions(others) = rv.reply else { panic!("{:?}", rv.reply) };
-    assert_eq!(others.iter().map(|d| d.version.clone()).collect::<Vec<_>>(), r.conflicts);
-    let mut versions = vec![winner.clone()];
-    versions.extend(others.into_iter().filter(|d| d.version != winner.version));
-    let RevisionChoice::Keep(k) = pick_revision(strategy, &versions) else { panic!("a built-in strategy keeps one") };
-    let losers = versions.iter().enumerate().filter(|(i, _)| *i != k).map(|(_, d)| d.version.clone()).collect();
-    let updated_at = versions.iter().map(|d| d.updated_at.clone()).max().unwrap_or_default();
-    let resolve = Action::Resolve {
-        collection: notes(),
-        id: id.into(),
-        keep: versions[k].clone(),
-        merged: None,
-        losers,
-        updated_at,
-    };
-    let kept = doc(&s.op(c, resolve));
-    assert_eq!(kept, versions[k]);
-    (versions, k, kept)
+/// Reads `id` through a core client near node `c` configured with `strategy`: the core itself fetches the
+/// conflicting revisions, picks one and writes the resolution. Returns the versions (server's winner first) and
+/// what the read returned.
+fn settle(s: &mut Cluster, c: usize, id: &str, strategy: &str) -> (Vec<Doc>, Doc) {
+    let cluster = std::mem::replace(s, Cluster::new(0));
+    let config = cluster.config(&json!({"conflict": strategy}));
+    let mut h = Harness::new(CouchFrom { cluster, client: c }, config, false);
+    h.run_for(1000); // the first health checks
+    let get = CallSpec::Get { collection: notes(), id: id.into(), read_preference: None, read_policy: None };
+    let Output::Doc(read) = h.call(get).0.expect("the read") else { panic!("a document") };
+    let versions = h
+        .events
+        .iter()
+        .find_map(|(_, e)| match e {
+            ClientEvent::RevisionConflict { versions, doc, merged: false, .. } => {
+                assert_eq!(doc, &read.doc, "the event carries what the read returned");
+                Some(versions.clone())
+            }
+            _ => None,
+        })
+        .expect("a conflict event");
+    *s = h.server.cluster;
+    (versions, read.doc)
 }
 
 fn conflict_cluster() -> Cluster {
@@ -896,17 +898,14 @@ fn conflict_cluster() -> Cluster {
 #[test]
 fn a_conflict_is_reported_and_settled_by_server_wins_and_by_last_writer_wins() {
     let mut s = conflict_cluster();
-    for (id, strategy) in [("sw", ConflictStrategy::ServerWins), ("lww", ConflictStrategy::LastWriterWins)] {
+    for (id, strategy) in [("sw", "server-wins"), ("lww", "last-writer-wins")] {
         let (early, late) = make_conflict(&mut s, id);
         let couch_winner = s.tree(2, &couch_id(C, id)).unwrap().winner().unwrap().to_string();
         assert_eq!(couch_winner, early, "the keys were chosen so that CouchDB's winner is the earlier write");
-        let (versions, k, kept) = settle(&mut s, 2, id, strategy);
+        let (versions, kept) = settle(&mut s, 2, id, strategy);
         assert_eq!(versions[0].version, rev(&couch_winner), "versions[0] is the server's winner");
-        let expected = match strategy {
-            ConflictStrategy::ServerWins => &early,
-            _ => &late,
-        };
-        assert_eq!(kept.version, rev(expected), "{strategy:?} kept index {k}");
+        let expected = if strategy == "server-wins" { &early } else { &late };
+        assert_eq!(kept.version, rev(expected), "{strategy} kept {expected}");
         assert_eq!(kept.data, data(json!({"by": if expected == &late { "late" } else { "early" }})));
         s.replicate_all();
         for n in 0..3 {
@@ -927,8 +926,8 @@ fn two_clients_settling_the_same_conflict_alike_converge_without_a_new_conflict(
     let mut s = conflict_cluster();
     let (early, late) = make_conflict(&mut s, "both");
     let before = s.bulks().len();
-    let (_, _, k0) = settle(&mut s, 0, "both", ConflictStrategy::ServerWins);
-    let (_, _, k1) = settle(&mut s, 1, "both", ConflictStrategy::ServerWins);
+    let (_, k0) = settle(&mut s, 0, "both", "server-wins");
+    let (_, k1) = settle(&mut s, 1, "both", "server-wins");
     assert_eq!(k0, k1);
     assert_eq!(k0.version, rev(&early));
     let bulks: Vec<_> = s.bulks()[before..].iter().map(|b| (b.node, b.bulk_docs())).collect();

@@ -6,6 +6,32 @@ use serde_json::{Map, Value};
 use super::document::{CollectionName, Doc, Version};
 use super::types::{Durability, EndpointId, ReadPreference};
 
+/// Which write was queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteKind {
+    Create,
+    Replace,
+    Update,
+    Delete,
+}
+
+impl WriteKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WriteKind::Create => "create",
+            WriteKind::Replace => "replace",
+            WriteKind::Update => "update",
+            WriteKind::Delete => "delete",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Option<Self> {
+        [WriteKind::Create, WriteKind::Replace, WriteKind::Update, WriteKind::Delete]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
 /// What a call asks of the cluster.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
@@ -63,6 +89,23 @@ pub enum Action {
 }
 
 impl Action {
+    /// The action of a write of `kind` (`data`: the document, or the merge patch of an update).
+    pub fn write(
+        kind: WriteKind,
+        collection: CollectionName,
+        id: String,
+        data: Option<Map<String, Value>>,
+        if_version: Option<Version>,
+    ) -> Action {
+        let data = data.unwrap_or_default();
+        match kind {
+            WriteKind::Create => Action::Create { collection, id, data },
+            WriteKind::Replace => Action::Replace { collection, id, data, if_version },
+            WriteKind::Update => Action::Update { collection, id, patch: data, if_version },
+            WriteKind::Delete => Action::Delete { collection, id, if_version },
+        }
+    }
+
     pub fn is_write(&self) -> bool {
         !matches!(self, Action::Get { .. } | Action::List { .. } | Action::Revisions { .. })
     }
@@ -121,4 +164,22 @@ pub struct CallOptions {
     pub idempotency_key: Option<String>,
     /// When the app made the write (an outbox entry's edit time); default: when the call starts.
     pub written_at_ms: Option<u64>,
+}
+
+/// Why an endpoint could not serve a call (`error.causes`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Cause {
+    pub endpoint: String,
+    /// `unreachable`, `timeout`, `unauthorized`, `not_a_gateway`, `not_primary`, `lagging`, `protocol`,
+    /// `unavailable` (a 5xx), or the server's error code.
+    pub code: String,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+}
+
+impl Cause {
+    pub fn of(endpoint: &str, code: &str, message: &str, status: Option<u16>) -> Cause {
+        Cause { endpoint: endpoint.to_string(), code: code.to_string(), message: message.to_string(), status }
+    }
 }

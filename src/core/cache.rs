@@ -95,6 +95,19 @@ impl Cache {
         Some(entry.clone())
     }
 
+    /// The entry, without marking it used.
+    pub fn peek(&self, collection: &str, id: &str) -> Option<&Entry> {
+        self.entries.get(&(collection.to_string(), id.to_string())).map(|(e, _)| e)
+    }
+
+    /// Every cached entry of `collection` with a document, ordered by id (for pages served from the cache).
+    pub fn entries_of(&self, collection: &str) -> Vec<&Entry> {
+        let mut entries: Vec<&Entry> =
+            self.entries.values().map(|(e, _)| e).filter(|e| e.collection == collection && e.doc.is_some()).collect();
+        entries.sort_by(|a, b| a.id.cmp(&b.id));
+        entries
+    }
+
     /// Inserts or replaces an entry and evicts past `max_entries` (never a pending one).
     pub fn put(&mut self, entry: Entry) {
         let key = (entry.collection.clone(), entry.id.clone());

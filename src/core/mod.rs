@@ -6,6 +6,7 @@
 
 pub mod action;
 pub mod cache;
+pub mod client;
 pub mod document;
 pub mod error;
 pub mod fields;

@@ -1,6 +1,6 @@
 //! One request-level operation in progress: how the attempts of one [`Action`] are going (the router's state).
 
-use super::action::{Action, Completed};
+use super::action::{Action, Cause, Completed};
 use super::error::Error;
 use super::protocol::FollowUp;
 use super::types::{Durability, EndpointId, ReadPreference};
@@ -35,6 +35,8 @@ pub struct Operation {
     /// The endpoint of the last attempt, and the HTTP status it answered (for error reports).
     pub(crate) last_endpoint: Option<EndpointId>,
     pub(crate) last_status: Option<u16>,
+    /// Why each attempt failed (the call's `error.causes` if it ends without an answer).
+    pub(crate) causes: Vec<Cause>,
 }
 
 impl Operation {

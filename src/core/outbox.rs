@@ -10,36 +10,11 @@
 use serde_json::{Map, Value};
 
 use super::action::Action;
+pub use super::action::WriteKind;
 use super::document::{CollectionName, Doc, Version};
 use super::error::Error;
 use super::time::parse_rfc3339_ms;
 pub use super::types::{ConflictStrategy, CONFLICT_STRATEGIES};
-
-/// Which write was queued.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WriteKind {
-    Create,
-    Replace,
-    Update,
-    Delete,
-}
-
-impl WriteKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WriteKind::Create => "create",
-            WriteKind::Replace => "replace",
-            WriteKind::Update => "update",
-            WriteKind::Delete => "delete",
-        }
-    }
-
-    fn parse(s: &str) -> Option<Self> {
-        [WriteKind::Create, WriteKind::Replace, WriteKind::Update, WriteKind::Delete]
-            .into_iter()
-            .find(|k| k.as_str() == s)
-    }
-}
 
 /// One queued write, persisted in the outbox until it is synced.
 #[derive(Debug, Clone, PartialEq)]
@@ -72,18 +47,7 @@ impl OutboxEntry {
     /// The write to send for this entry.
     pub fn action(&self) -> Result<Action, Error> {
         let collection = CollectionName::parse(&self.collection)?;
-        let id = self.id.clone();
-        let data = || self.data.clone().unwrap_or_default();
-        Ok(match self.kind {
-            WriteKind::Create => Action::Create { collection, id, data: data() },
-            WriteKind::Replace => {
-                Action::Replace { collection, id, data: data(), if_version: self.base_version.clone() }
-            }
-            WriteKind::Update => {
-                Action::Update { collection, id, patch: data(), if_version: self.base_version.clone() }
-            }
-            WriteKind::Delete => Action::Delete { collection, id, if_version: self.base_version.clone() },
-        })
+        Ok(Action::write(self.kind, collection, self.id.clone(), self.data.clone(), self.base_version.clone()))
     }
 
     /// The JSON persisted in the outbox store.

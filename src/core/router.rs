@@ -12,7 +12,7 @@
 
 use std::collections::VecDeque;
 
-use super::action::{Action, CallOptions, Completed};
+use super::action::{Action, CallOptions, Cause, Completed};
 use super::error::Error;
 use super::operation::{Operation, Step};
 use super::options::{Config, Consistency, ProtocolKind, TopologyKind};
@@ -50,12 +50,15 @@ pub struct Router {
     /// (read-your-writes without waiting for replication).
     session_endpoint: Option<EndpointId>,
     events: VecDeque<Event>,
+    /// Why each endpoint's last health check failed (None while it answers).
+    health_causes: Vec<Option<Cause>>,
 }
 
 impl Router {
     /// `seed` feeds selection, jitter and generated ids; tests fix it.
     pub fn new(config: Config, seed: u64) -> Self {
         let multi = config.topology == TopologyKind::MultiPrimary;
+        let endpoint_count = config.endpoints.len();
         let topology = Topology::new(&config.endpoints, config.health.clone(), multi);
         let adapter: Box<dyn Adapter> = match (config.protocol, config.database.as_deref()) {
             (ProtocolKind::CouchDb, Some(db)) => Box::new(CouchDb::new(db)),
@@ -71,6 +74,7 @@ impl Router {
             session_position: 0,
             session_endpoint: None,
             events: VecDeque::new(),
+            health_causes: vec![None; endpoint_count],
         }
     }
 
@@ -91,6 +95,30 @@ impl Router {
     /// The protocol adapter (the wasm layer asks it for the optimistic version of a queued write).
     pub fn adapter(&self) -> &dyn Adapter {
         self.adapter.as_ref()
+    }
+
+    /// Whether every endpoint is known to be down (checked and failing): a call cannot be served now.
+    pub fn all_down(&self) -> bool {
+        self.topology.ids().all(|id| self.topology.state(id) == EndpointState::Down)
+    }
+
+    /// Why `op` could not be served: what its attempts met, then what the health checks of the endpoints it did
+    /// not reach say.
+    pub fn causes(&self, op: &Operation) -> Vec<Cause> {
+        let mut causes = op.causes.clone();
+        for cause in self.health_causes.iter().flatten() {
+            if !causes.iter().any(|c| c.endpoint == cause.endpoint) {
+                causes.push(cause.clone());
+            }
+        }
+        causes
+    }
+
+    /// Gives up on `op` (the app aborted it): its request in flight no longer counts against the endpoint.
+    pub fn abandon(&mut self, op: &mut Operation) {
+        if let Some(endpoint) = op.in_flight.take() {
+            self.topology.end_request(endpoint);
+        }
     }
 
     fn multi(&self) -> bool {
@@ -133,6 +161,7 @@ impl Router {
             result: None,
             last_endpoint: None,
             last_status: None,
+            causes: Vec::new(),
         }
     }
 
@@ -286,6 +315,8 @@ impl Router {
                         (format!("timed out after {after_ms} ms"), Error::Timeout { after_ms })
                     }
                 };
+                let code = if matches!(err, Error::Timeout { .. }) { "timeout" } else { "unreachable" };
+                op.causes.push(Cause { endpoint: url.clone(), code: code.into(), message: note.clone(), status: None });
                 self.topology.handle_op_failure(endpoint, now_ms, note);
                 if follow_up.is_some() && self.multi() {
                     // The write may have landed there: only that node can tell (see `Operation::retry_same`).
@@ -311,18 +342,21 @@ impl Router {
             }
             Verdict::FollowUp(f) => op.follow_up = Some((endpoint, f)),
             Verdict::NotPrimary => {
+                op.causes.push(Cause::of(&url, "not_primary", "not the primary any more", op.last_status));
                 self.topology.handle_not_primary(endpoint, now_ms);
                 let err = Error::Unavailable { message: format!("{url} is not the primary any more") };
                 op.not_before = now_ms; // no backoff: waiting for the new primary is the delay
                 self.retry_or_fail(op, endpoint, now_ms, err);
             }
             Verdict::Lagging => {
+                op.causes.push(Cause::of(&url, "lagging", "behind this session's writes", op.last_status));
                 op.lagging.push(endpoint);
                 op.attempts -= 1; // not a failure: the read just goes elsewhere
             }
             // A 5xx or a malformed answer is the endpoint's fault: suspect it and try elsewhere (a write keeps
             // its key, so if this one was applied the retry finds that out).
             Verdict::Failed(err) => {
+                op.causes.push(Cause::of(&url, err.code(), &err.to_string(), op.last_status));
                 self.topology.handle_op_failure(endpoint, now_ms, err.to_string());
                 self.retry_or_fail(op, endpoint, now_ms, err);
             }
@@ -387,16 +421,34 @@ impl Router {
     /// What a health check got; `rtt_ms` is how long it took.
     pub fn handle_health(&mut self, endpoint: EndpointId, now_ms: u64, rtt_ms: f64, outcome: Outcome) {
         let url = self.topology.url(endpoint).to_string();
-        let result = match outcome {
-            Outcome::Response(r) if r.status == 200 => {
-                self.adapter.parse_health(&url, &r.body).map(|h| (h, rtt_ms)).map_err(|e| e.to_string())
+        let (result, cause) = match outcome {
+            Outcome::Response(r) if r.status == 200 => match self.adapter.parse_health(&url, &r.body) {
+                Ok(h) => (Ok((h, rtt_ms)), None),
+                // A 200 that is not a health report: some other server answers at this URL.
+                Err(e) => (Err(e.to_string()), Some(("not_a_gateway", Some(200)))),
+            },
+            Outcome::Response(r) => {
+                let code = match (r.status, protocol::parse_error(&r.body)) {
+                    (401 | 403, _) => "unauthorized",
+                    (_, Some(_)) if r.status >= 500 => "unavailable",
+                    // A 404 (or another 4xx) without our error body: not a Replikit endpoint, or a wrong path.
+                    (400..=499, _) => "not_a_gateway",
+                    _ => "unavailable",
+                };
+                let message = match protocol::parse_error(&r.body) {
+                    Some(e) => format!("HTTP {} {}: {}", r.status, e.code, e.message),
+                    None => format!("HTTP {}", r.status),
+                };
+                (Err(message), Some((code, Some(r.status))))
             }
-            Outcome::Response(r) => Err(match protocol::parse_error(&r.body) {
-                Some(e) => format!("HTTP {} {}: {}", r.status, e.code, e.message),
-                None => format!("HTTP {}", r.status),
-            }),
-            Outcome::NetworkError(m) => Err(m),
-            Outcome::Timeout => Err(format!("no answer within {} ms", self.config.health.timeout_ms)),
+            Outcome::NetworkError(m) => (Err(m), Some(("unreachable", None))),
+            Outcome::Timeout => {
+                (Err(format!("no answer within {} ms", self.config.health.timeout_ms)), Some(("timeout", None)))
+            }
+        };
+        self.health_causes[endpoint.0] = match (&result, cause) {
+            (Err(message), Some((code, status))) => Some(Cause::of(&url, code, message, status)),
+            _ => None,
         };
         self.topology.handle_health(endpoint, now_ms, result);
     }

@@ -15,11 +15,6 @@ pub(crate) fn to_js_value<T: Serialize + ?Sized>(value: &T) -> JsValue {
     value.serialize(&serializer).unwrap_or(JsValue::NULL)
 }
 
-/// JSON to a JS value through `JSON.parse`.
-pub(crate) fn json_to_js(value: &Value) -> JsValue {
-    js_sys::JSON::parse(&value.to_string()).unwrap_or(JsValue::NULL)
-}
-
 /// A document for the app, with `meta: { fromCache, pending, endpoint }`.
 pub(crate) fn doc_to_js(doc: &Doc, from_cache: bool, pending: bool, endpoint: Option<&str>) -> JsValue {
     let text = serde_json::to_string(doc).unwrap_or_default();

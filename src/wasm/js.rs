@@ -37,23 +37,6 @@ impl Timer {
     }
 }
 
-/// Resolves after `ms`, or when `wake` is called (whichever is first).
-pub async fn sleep_or_wake(ms: u64, wakers: &std::cell::RefCell<Vec<Function>>) {
-    let promise = js_sys::Promise::new(&mut |resolve, _reject| {
-        let _ = set_timeout(&resolve, ms.min(i32::MAX as u64) as f64);
-        let mut list = wakers.borrow_mut();
-        // Resolvers of sleeps that ended by their timer stay listed until the next wake; waking them all
-        // now and then keeps the list bounded (a spurious wake only makes a waiter look again).
-        if list.len() >= 256 {
-            for w in list.drain(..) {
-                let _ = w.call0(&JsValue::UNDEFINED);
-            }
-        }
-        list.push(resolve);
-    });
-    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
-}
-
 /// `obj[key]`, or undefined.
 pub fn get(obj: &JsValue, key: &str) -> JsValue {
     if !obj.is_object() {
@@ -69,4 +52,15 @@ pub fn object(pairs: &[(&str, JsValue)]) -> JsValue {
         let _ = Reflect::set(&obj, &JsValue::from_str(k), v);
     }
     obj.into()
+}
+
+/// Whether this runs in a browser page or worker (not Node).
+pub fn in_browser() -> bool {
+    let g = js_sys::global();
+    !get(&g, "document").is_undefined() || !get(&g, "WorkerGlobalScope").is_undefined()
+}
+
+/// Whether the browser says it is offline (`navigator.onLine === false`).
+pub fn browser_offline() -> bool {
+    in_browser() && get(&get(&js_sys::global(), "navigator"), "onLine") == JsValue::FALSE
 }

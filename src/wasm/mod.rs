@@ -6,13 +6,14 @@
 mod client;
 mod collection;
 mod convert;
-mod driver;
 mod errors;
+mod events;
+mod executor;
 mod http;
 mod js;
-mod local;
-mod revisions;
-mod sync;
+mod locks;
+mod store;
+mod tabs;
 
 use wasm_bindgen::prelude::*;
 

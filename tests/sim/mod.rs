@@ -35,6 +35,8 @@ pub struct Node {
     pub idempotency: HashMap<String, (u16, String)>,
     /// The next write is applied but its answer is lost (connection reset).
     pub drop_next_answer: bool,
+    /// Another kind of server answers here: 404 with no Replikit error body to everything.
+    pub not_a_gateway: bool,
 }
 
 /// One request a node received.
@@ -80,6 +82,7 @@ impl Sim {
                 docs: BTreeMap::new(),
                 idempotency: HashMap::new(),
                 drop_next_answer: false,
+                not_a_gateway: false,
             });
         }
         let mut opts = json!({
@@ -207,12 +210,18 @@ impl Sim {
         }
     }
 
-    fn answer_health(&self, i: usize, req: &Request) -> (u64, Outcome) {
+    pub fn answer_health(&self, i: usize, req: &Request) -> (u64, Outcome) {
         let arrive = match self.reachability(i, req.timeout_ms) {
             Ok(t) => t,
             Err(e) => return e,
         };
         let n = &self.nodes[i];
+        if n.not_a_gateway {
+            return (
+                arrive,
+                Outcome::Response(Response { status: 404, body: "Not Found".into(), node: None, position: None }),
+            );
+        }
         let primary_pos = self.nodes.iter().filter(|p| p.role == Role::Primary).map(|p| p.position).max().unwrap_or(0);
         let lag = match n.role {
             Role::Primary => Value::Null,
@@ -229,7 +238,7 @@ impl Sim {
         outcome
     }
 
-    fn answer(&mut self, req: &Request) -> (u64, Outcome) {
+    pub fn answer(&mut self, req: &Request) -> (u64, Outcome) {
         let i = req.endpoint.0;
         let header = |name: &str| req.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
         let key = header("idempotency-key");
@@ -248,6 +257,12 @@ impl Sim {
                 return e;
             }
         };
+        if self.nodes[i].not_a_gateway {
+            return (
+                arrive,
+                Outcome::Response(Response { status: 404, body: "Not Found".into(), node: None, position: None }),
+            );
+        }
         let (status, body) = if req.method == Method::Get {
             self.read(i, req, header("x-replikit-min-position"))
         } else if self.nodes[i].role != Role::Primary {

@@ -511,7 +511,7 @@ impl Cluster {
         }
     }
 
-    fn answer_health(&self, c: usize, i: usize, req: &Request) -> (u64, Outcome) {
+    pub fn answer_health(&self, c: usize, i: usize, req: &Request) -> (u64, Outcome) {
         let arrive = match self.reachability(c, i, req.timeout_ms) {
             Ok(t) => t,
             Err(e) => return e,
@@ -527,7 +527,7 @@ impl Cluster {
         outcome
     }
 
-    fn answer(&mut self, c: usize, req: &Request) -> (u64, Outcome) {
+    pub fn answer(&mut self, c: usize, req: &Request) -> (u64, Outcome) {
         let i = req.endpoint.0;
         let mut entry = Received {
             at_ms: self.now,

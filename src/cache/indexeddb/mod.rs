@@ -39,6 +39,11 @@ impl IndexedDbStore {
         self.db.close();
     }
 
+    /// Closes the connection of a store still shared (a closed client's): later operations fail as storage errors.
+    pub fn close_connection(&self) {
+        self.db.clone().close();
+    }
+
     fn readwrite(&self, stores: &[&str]) -> Result<Transaction<'_>, Error> {
         self.db.transaction(stores).with_mode(TransactionMode::Readwrite).build().map_err(idb)
     }

@@ -89,6 +89,12 @@ impl Adapter for Replikit {
                 }
             }
             304 if matches!(action, Action::Get { if_none_match: Some(_), .. }) => Verdict::done(Reply::NotModified),
+            // Every 404 of a gateway carries its error body: one without is another server, or a wrong URL path.
+            404 if server.is_none() => Verdict::Failed(Error::Protocol {
+                message: format!(
+                    "{url} answered HTTP 404 with no Replikit error: not a Replikit gateway, or a wrong URL path"
+                ),
+            }),
             404 if matches!(action, Action::Get { .. }) && code == "not_found" => Verdict::done(Reply::Missing),
             421 => Verdict::NotPrimary,
             503 if code == "lagging" && !action.is_write() => Verdict::Lagging,

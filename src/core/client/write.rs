@@ -1,0 +1,176 @@
+//! Writes: sent to the primary (or a writable node), or queued in the outbox when none can take them and
+//! `offline.queueWrites` is on.
+//!
+//! A write is queued at once, without waiting `primaryWaitMs`, when the browser says it is offline or every
+//! endpoint is known to be down: an awaited offline write must not hang. A document with a queued write takes its
+//! next write through the outbox too, so the server sees this client's writes to it in the order they were made.
+
+use serde_json::{Map, Value};
+
+use super::effect::{ClientEvent, Effect, Failure, Output, Served, StoreOp, Stored};
+use super::{Call, CallId, Client, Kind};
+use crate::core::action::{Action, CallOptions, Completed, Reply};
+use crate::core::cache::Entry;
+use crate::core::document::{CollectionName, Doc, Version};
+use crate::core::merge_patch;
+use crate::core::outbox::{should_queue, OutboxEntry, WriteKind};
+use crate::core::time::format_rfc3339_ms;
+use crate::core::types::Durability;
+
+#[derive(Debug)]
+pub struct WriteCall {
+    kind: WriteKind,
+    collection: CollectionName,
+    id: String,
+    data: Option<Map<String, Value>>,
+    if_version: Option<Version>,
+    key: String,
+    written_at_ms: u64,
+    /// The document already had a queued write.
+    behind_queue: bool,
+    /// Queued: the entry and the document as it will be once synced (None for a delete).
+    queued: Option<(OutboxEntry, Option<Doc>)>,
+    /// The store failed once while queueing; the entry went to the memory store.
+    retried: bool,
+}
+
+impl Client {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn start_write(
+        &mut self,
+        id: CallId,
+        kind: WriteKind,
+        collection: CollectionName,
+        doc_id: Option<String>,
+        data: Option<Map<String, Value>>,
+        if_version: Option<Version>,
+        durability: Option<Durability>,
+        now_ms: u64,
+    ) {
+        let doc_id = doc_id.unwrap_or_else(|| self.new_id(now_ms));
+        let key = self.new_id(now_ms);
+        let queue_writes = self.settings.queue_writes;
+        let behind_queue = queue_writes && self.pending(collection.as_str(), &doc_id);
+        let write = WriteCall {
+            kind,
+            collection,
+            id: doc_id,
+            data,
+            if_version,
+            key: key.clone(),
+            written_at_ms: now_ms,
+            behind_queue,
+            queued: None,
+            retried: false,
+        };
+        let call = Self::new_call(Kind::Write(write), false);
+        if behind_queue || queue_writes && (!self.online || self.router.all_down()) {
+            return self.queue(id, call, now_ms);
+        }
+        let mut call = call;
+        let Kind::Write(w) = &mut call.kind else { unreachable!() };
+        // The data stays with the call only if the write may still be queued (no deep copy otherwise).
+        let data = if queue_writes { w.data.clone() } else { w.data.take() };
+        let action = Action::write(kind, w.collection.clone(), w.id.clone(), data, w.if_version.clone());
+        let options =
+            CallOptions { read_preference: None, durability, idempotency_key: Some(key), written_at_ms: Some(now_ms) };
+        self.run(id, call, action, options, now_ms);
+    }
+
+    pub(super) fn write_done(&mut self, id: CallId, call: Call, result: Result<Completed, Failure>, now_ms: u64) {
+        let Kind::Write(w) = &call.kind else { return };
+        match result {
+            Ok(done) => {
+                let endpoint = self.url(done.endpoint);
+                let c = w.collection.clone();
+                match done.reply {
+                    Reply::Doc(doc) => {
+                        self.put_doc(c.as_str(), &doc, true, now_ms);
+                        self.complete(id, Ok(Output::Doc(Served::fresh(doc, done.raw, endpoint))));
+                    }
+                    _ => {
+                        let doc_id = w.id.clone();
+                        self.remove(c.as_str(), &doc_id, true);
+                        self.complete(id, Ok(Output::Nothing));
+                    }
+                }
+            }
+            Err(f) if self.settings.queue_writes && should_queue(&f.error) => self.queue(id, call, now_ms),
+            Err(f) => self.fail(id, f),
+        }
+    }
+
+    /// Puts the write in the outbox with its optimistic cache entry (one store transaction).
+    fn queue(&mut self, id: CallId, mut call: Call, now_ms: u64) {
+        let Kind::Write(w) = &mut call.kind else { return };
+        let base = self.cache_get(w.collection.as_str(), &w.id).and_then(|e| e.doc);
+        let base_version = match w.kind {
+            WriteKind::Create => None,
+            _ => w.if_version.clone().or(base.as_ref().map(|d| d.version.clone())),
+        };
+        let version = self.router.adapter().predicted_version(base_version.as_ref(), &w.key);
+        let data = match w.kind {
+            WriteKind::Create | WriteKind::Replace => w.data.clone(),
+            WriteKind::Update => {
+                // A document that is not cached shows only the patched fields until it syncs.
+                let mut merged = base.as_ref().map(|d| d.data.clone()).unwrap_or_default();
+                merge_patch::apply(&mut merged, w.data.as_ref().unwrap_or(&Map::new()));
+                Some(merged)
+            }
+            WriteKind::Delete => None,
+        };
+        let updated_at = format_rfc3339_ms(w.written_at_ms as i64);
+        let optimistic = data.map(|data| Doc { id: w.id.clone(), version, data, updated_at });
+        let entry = OutboxEntry {
+            seq: 0,
+            key: w.key.clone(),
+            kind: w.kind,
+            collection: w.collection.as_str().to_string(),
+            id: w.id.clone(),
+            data: w.data.take(),
+            base_version,
+            base,
+            edited_at_ms: w.written_at_ms,
+            reapplied: 0,
+        };
+        let entry = OutboxEntry { seq: self.next_seq(now_ms), ..entry };
+        let cached = Entry {
+            collection: entry.collection.clone(),
+            id: entry.id.clone(),
+            doc: optimistic.clone(),
+            stored_at_ms: now_ms,
+            pending: true,
+        };
+        if self.cache_enabled() {
+            self.cache.put(cached.clone());
+        }
+        // With `cache: { store: 'none' }` the outbox still lives in the memory store: a queued write is never dropped.
+        self.store(StoreOp::PutOutbox { entry: entry.clone(), cached: Some(cached) }, Some(id));
+        w.queued = Some((entry, optimistic));
+        self.park(id, call);
+    }
+
+    pub(super) fn write_stored(&mut self, id: CallId, mut call: Call, result: Result<Stored, ()>, _now_ms: u64) {
+        let Kind::Write(w) = &mut call.kind else { return };
+        let Some((entry, optimistic)) = w.queued.take() else { return };
+        if result.is_err() && !w.retried {
+            // The store failed and was swapped for memory: keep the write there (it syncs unless the page reloads).
+            w.retried = true;
+            let cached = self.cache.peek(&entry.collection, &entry.id).cloned();
+            self.store(StoreOp::PutOutbox { entry: entry.clone(), cached }, Some(id));
+            w.queued = Some((entry, optimistic));
+            return self.park(id, call);
+        }
+        self.announce_current(&entry.collection, &entry.id);
+        let flush_now = w.behind_queue && self.online;
+        self.effects.push_back(Effect::Emit(ClientEvent::Queued(entry)));
+        let output = match optimistic {
+            Some(doc) => Output::Doc(Served::cached(doc, true)),
+            None => Output::Nothing,
+        };
+        self.complete(id, Ok(output));
+        if flush_now {
+            self.start_flush(_now_ms);
+        }
+    }
+}

@@ -1,0 +1,302 @@
+//! The per-call core's rules (`core::client`), each a scenario on a simulated cluster with virtual time: what a
+//! call does with the cache, the outbox and conflicts. Test names are the spec.
+
+mod sim;
+mod sim_couch;
+mod support;
+
+use replikit::core::client::{CallSpec, ClientEvent, Failure, OutboxResolution, Output, Platform, ResolverInput};
+use replikit::core::document::Version;
+use replikit::core::outbox::WriteKind;
+use replikit::core::types::ReadPolicy;
+use replikit::core::{CollectionName, Config, Error};
+use serde_json::{json, Map, Value};
+use sim::{url, Sim};
+use support::Harness;
+
+fn todos() -> CollectionName {
+    CollectionName::parse("todos").unwrap()
+}
+
+fn data(v: Value) -> Map<String, Value> {
+    v.as_object().unwrap().clone()
+}
+
+/// A browser-like client (offline writes queued) of a primary and one replica.
+fn cluster(options: Value) -> Harness<Sim> {
+    cluster_on(options, false)
+}
+
+fn cluster_on(options: Value, has_resolver: bool) -> Harness<Sim> {
+    let mut opts = json!({ "primary": url(0), "replicas": [url(1)] });
+    for (k, v) in options.as_object().cloned().unwrap_or_default() {
+        opts[k] = v;
+    }
+    let config = Config::from_json(opts).expect("valid options");
+    let platform = Platform { browser: true, has_indexeddb: false, has_resolver };
+    let mut h = Harness::on(Sim::new(1, json!({})), config, platform);
+    h.run_for(100); // the first health checks
+    h
+}
+
+fn write(kind: WriteKind, id: &str, v: Option<Value>, if_version: Option<u64>) -> CallSpec {
+    CallSpec::Write {
+        kind,
+        collection: todos(),
+        id: Some(id.into()),
+        data: v.map(data),
+        if_version: if_version.map(Version::Seq),
+        durability: None,
+    }
+}
+
+fn get(id: &str, policy: Option<ReadPolicy>) -> CallSpec {
+    CallSpec::Get { collection: todos(), id: id.into(), read_preference: None, read_policy: policy }
+}
+
+fn list(policy: Option<ReadPolicy>) -> CallSpec {
+    CallSpec::List { collection: todos(), limit: None, after: None, read_preference: None, read_policy: policy }
+}
+
+fn doc(r: Result<Output, Failure>) -> replikit::core::client::Served {
+    match r {
+        Ok(Output::Doc(s)) => s,
+        other => panic!("expected a document, got {other:?}"),
+    }
+}
+
+fn kill_all(h: &mut Harness<Sim>) {
+    for i in 0..h.server.nodes.len() {
+        h.server.kill(i);
+    }
+    h.run_for(5000); // the health checks mark them down
+    assert!(h.client.router().all_down());
+}
+
+/// The server's copy of `id` on the primary.
+fn on_server(h: &Harness<Sim>, id: &str) -> Option<Value> {
+    h.server.nodes[0].docs.get(&("todos".to_string(), id.to_string())).cloned()
+}
+
+#[test]
+fn a_write_with_every_endpoint_known_down_is_queued_at_once_not_after_primary_wait() {
+    let mut h = cluster(json!({}));
+    kill_all(&mut h);
+    for i in 0..5 {
+        let (r, took) = h.call(write(WriteKind::Create, &format!("t{i}"), Some(json!({"n": i})), None));
+        let d = doc(r);
+        assert!(d.pending && d.from_cache, "queued: {d:?}");
+        assert!(took < 50, "resolved in {took} virtual ms");
+    }
+    assert_eq!(h.outbox().len(), 5);
+    assert_eq!(h.event_names().iter().filter(|n| **n == "queued").count(), 5);
+}
+
+#[test]
+fn a_write_made_offline_is_queued_at_once_and_flushed_in_order_once_online() {
+    let mut h = cluster(json!({}));
+    h.online = false;
+    let (r, took) = h.call(write(WriteKind::Create, "a", Some(json!({"v": 1})), None));
+    assert!(doc(r).pending && took == 0);
+    doc(h.call(write(WriteKind::Update, "a", Some(json!({"done": true})), None)).0);
+    assert_eq!(h.outbox().len(), 2, "the second write goes behind the first");
+    assert!(on_server(&h, "a").is_none());
+    h.online = true;
+    let now = h.now;
+    h.client.set_online(true, now);
+    h.run_for(1000);
+    assert!(h.outbox().is_empty());
+    let server = on_server(&h, "a").expect("synced");
+    assert_eq!(server["data"], json!({"v": 1, "done": true}));
+    assert_eq!(server["version"], json!(2), "applied once each, in order");
+    let synced = h.event_names().iter().filter(|n| **n == "synced").count();
+    assert_eq!(synced, 2);
+    let cached = doc(h.call(get("a", Some(ReadPolicy::CacheOnly))).0);
+    assert!(!cached.pending, "the cache shows the server's copy");
+    assert_eq!(cached.doc.version, Version::Seq(2));
+}
+
+#[test]
+fn queued_writes_flush_when_a_primary_comes_back_and_db_flush_resolves_then() {
+    let mut h = cluster(json!({}));
+    kill_all(&mut h);
+    doc(h.call(write(WriteKind::Create, "a", Some(json!({"v": 1})), None)).0);
+    let flush = h.start(CallSpec::Flush);
+    h.run_for(3000);
+    assert!(!h.results.contains_key(&flush), "db.flush() waits while nothing takes writes");
+    h.server.start(0);
+    h.run_until(|h| h.results.contains_key(&flush), h.now + 5000);
+    assert!(matches!(h.results[&flush].1, Ok(Output::Nothing)), "{:?}", h.results[&flush]);
+    assert!(on_server(&h, "a").is_some());
+    assert!(h.outbox().is_empty());
+}
+
+/// A document cached at version 1, updated offline by this client and, meanwhile, by another to version 2.
+fn conflict_with(strategy: Value) -> Harness<Sim> {
+    let mut h = cluster(json!({ "conflict": strategy }));
+    doc(h.call(write(WriteKind::Create, "a", Some(json!({"title": "first", "n": 0})), None)).0);
+    h.online = false;
+    doc(h.call(write(WriteKind::Update, "a", Some(json!({"title": "mine"})), None)).0);
+    // Another client's write, straight to the primary.
+    let other = h.server.nodes[0].docs.get_mut(&("todos".to_string(), "a".to_string())).unwrap();
+    other["version"] = json!(2);
+    other["data"] = json!({"title": "theirs", "n": 1});
+    other["updatedAt"] = json!("2999-01-01T00:00:00.000Z");
+    h.online = true;
+    let now = h.now;
+    h.client.set_online(true, now);
+    h.run_for(1000);
+    assert!(h.outbox().is_empty(), "settled");
+    h
+}
+
+fn outbox_conflict(h: &Harness<Sim>) -> OutboxResolution {
+    h.events
+        .iter()
+        .find_map(|(_, e)| match e {
+            ClientEvent::OutboxConflict { resolution, remote, .. } => {
+                assert_eq!(remote.as_ref().unwrap().version, Version::Seq(2), "the server's version");
+                Some(*resolution)
+            }
+            _ => None,
+        })
+        .expect("a conflict event")
+}
+
+#[test]
+fn server_wins_drops_the_queued_write_and_the_cache_shows_the_servers_version() {
+    let mut h = conflict_with(json!("server-wins"));
+    assert_eq!(outbox_conflict(&h), OutboxResolution::Dropped);
+    assert_eq!(on_server(&h, "a").unwrap()["data"], json!({"title": "theirs", "n": 1}));
+    let cached = doc(h.call(get("a", Some(ReadPolicy::CacheOnly))).0);
+    assert_eq!(cached.doc.data, data(json!({"title": "theirs", "n": 1})));
+}
+
+#[test]
+fn client_wins_reapplies_the_queued_write_over_the_current_version() {
+    let h = conflict_with(json!("client-wins"));
+    assert_eq!(outbox_conflict(&h), OutboxResolution::Reapplied);
+    let server = on_server(&h, "a").unwrap();
+    assert_eq!(server["data"], json!({"title": "mine", "n": 1}), "the patch over their version");
+    assert_eq!(server["version"], json!(3));
+}
+
+#[test]
+fn last_writer_wins_keeps_the_later_edit_here_the_servers() {
+    let h = conflict_with(json!("last-writer-wins"));
+    assert_eq!(outbox_conflict(&h), OutboxResolution::Dropped, "their updatedAt is later than the local edit");
+    assert_eq!(on_server(&h, "a").unwrap()["version"], json!(2));
+}
+
+#[test]
+fn a_conflict_function_is_asked_with_local_remote_and_base_and_its_answer_is_written() {
+    let mut h = cluster_on(json!({}), true);
+    h.resolver = Some(Box::new(|input| match input {
+        ResolverInput::Outbox { local, remote, base } => {
+            let mut merged = remote.as_ref().unwrap().data.clone();
+            merged.insert("title".into(), local.as_ref().unwrap().data["title"].clone());
+            merged.insert("base".into(), json!(base.as_ref().unwrap().version.to_string()));
+            Ok(Some(merged))
+        }
+        other => panic!("{other:?}"),
+    }));
+    doc(h.call(write(WriteKind::Create, "a", Some(json!({"title": "first", "n": 0})), None)).0);
+    h.online = false;
+    doc(h.call(write(WriteKind::Update, "a", Some(json!({"title": "mine"})), None)).0);
+    let other = h.server.nodes[0].docs.get_mut(&("todos".to_string(), "a".to_string())).unwrap();
+    other["version"] = json!(2);
+    other["data"] = json!({"title": "theirs", "n": 1});
+    h.online = true;
+    let now = h.now;
+    h.client.set_online(true, now);
+    h.run_for(1000);
+    assert_eq!(h.asked.len(), 1);
+    assert_eq!(on_server(&h, "a").unwrap()["data"], json!({"title": "mine", "n": 1, "base": "1"}));
+    assert_eq!(outbox_conflict(&h), OutboxResolution::Reapplied);
+}
+
+#[test]
+fn a_resolver_that_fails_makes_the_write_fail_for_good_and_flush_reject() {
+    let mut h = cluster_on(json!({}), true);
+    doc(h.call(write(WriteKind::Create, "a", Some(json!({"title": "first"})), None)).0);
+    let other = h.server.nodes[0].docs.get_mut(&("todos".to_string(), "a".to_string())).unwrap();
+    other["version"] = json!(2);
+    h.resolver = Some(Box::new(|_| Err(Error::invalid("conflict", "the resolver threw: no"))));
+    h.online = false;
+    doc(h.call(write(WriteKind::Replace, "a", Some(json!({"title": "x"})), Some(1))).0);
+    h.online = true;
+    let (r, _) = h.call(CallSpec::Flush);
+    assert_eq!(r.unwrap_err().error.code(), "invalid_argument");
+    assert!(h.event_names().contains(&"syncFailed"));
+    assert!(h.outbox().is_empty(), "removed, not retried forever");
+}
+
+#[test]
+fn a_list_that_reaches_no_endpoint_is_served_from_the_cache_at_once_and_says_so() {
+    let mut h = cluster(json!({}));
+    for i in 0..3 {
+        doc(h.call(write(WriteKind::Create, &format!("t{i}"), Some(json!({"i": i})), None)).0);
+    }
+    kill_all(&mut h);
+    let (r, took) = h.call(list(None));
+    let Ok(Output::Page(page)) = r else { panic!("{r:?}") };
+    assert!(page.from_cache && !page.complete, "{page:?}");
+    assert_eq!(page.items.len(), 3);
+    assert!(took < 50, "took {took}");
+}
+
+#[test]
+fn a_network_only_list_that_reaches_no_endpoint_fails_with_the_causes() {
+    let mut h = cluster(json!({"primaryWaitMs": 1000}));
+    kill_all(&mut h);
+    let (r, _) = h.call(list(Some(ReadPolicy::NetworkOnly)));
+    let f = r.unwrap_err();
+    assert_eq!(f.error.code(), "unavailable");
+    assert_eq!(f.causes.len(), 2, "{:?}", f.causes);
+    assert!(f.causes.iter().all(|c| c.code == "unreachable"), "{:?}", f.causes);
+}
+
+#[test]
+fn a_get_that_reaches_no_endpoint_serves_the_cached_copy_and_a_pending_write_always_wins() {
+    let mut h = cluster(json!({}));
+    doc(h.call(write(WriteKind::Create, "a", Some(json!({"v": 1})), None)).0);
+    kill_all(&mut h);
+    let (r, took) = h.call(get("a", None));
+    let d = doc(r);
+    assert!(d.from_cache && took < 50);
+    doc(h.call(write(WriteKind::Update, "a", Some(json!({"v": 2})), None)).0);
+    let d = doc(h.call(get("a", Some(ReadPolicy::NetworkFirst))).0);
+    assert!(d.pending);
+    assert_eq!(d.doc.data, data(json!({"v": 2})));
+}
+
+#[test]
+fn a_store_that_fails_while_queueing_keeps_the_write_in_memory_and_reports_once() {
+    // A persistent store (IndexedDB in browsers) that breaks.
+    let config = Config::from_json(json!({ "primary": url(0), "replicas": [url(1)] })).unwrap();
+    let platform = Platform { browser: true, has_indexeddb: true, has_resolver: false };
+    let settings = replikit::core::client::Settings::resolve(&config, platform).unwrap();
+    let mut h = Harness::with_settings(Sim::new(1, json!({})), config, settings);
+    h.online = false;
+    h.store_fails = true;
+    let d = doc(h.call(write(WriteKind::Create, "a", Some(json!({"v": 1})), None)).0);
+    assert!(d.pending);
+    // The memory store switched in holds it.
+    assert_eq!(h.outbox().len(), 1, "the write was kept");
+    let errors = h.event_names().iter().filter(|n| **n == "storageError").count();
+    assert!(errors <= 1, "reported once, not per operation ({errors})");
+}
+
+#[test]
+fn a_read_with_every_endpoint_unknown_and_a_404_non_gateway_fails_with_not_a_gateway_causes() {
+    // Endpoints answering 404 without a Replikit error body (another server, or a wrong path).
+    let mut h = cluster(json!({"primaryWaitMs": 1000}));
+    for n in h.server.nodes.iter_mut() {
+        n.not_a_gateway = true;
+    }
+    h.run_for(3000);
+    let (r, _) = h.call(get("a", Some(ReadPolicy::NetworkOnly)));
+    let f = r.unwrap_err();
+    assert_ne!(f.error.code(), "not_found", "a 404 from a non-gateway is not a missing document");
+    assert!(f.causes.iter().any(|c| c.code == "not_a_gateway" || c.code == "protocol"), "{:?}", f.causes);
+}
