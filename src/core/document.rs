@@ -27,12 +27,10 @@ impl Version {
         }
     }
 
-    /// A revision `N-hash` (N >= 1, hash 1 to 128 characters without whitespace or quotes).
+    /// A revision `N-hash`: N a generation (1 to 19 digits, no leading zero), the hash 1 to 128 characters
+    /// without whitespace or quotes.
     pub fn parse_rev(s: &str) -> Option<Version> {
-        let (gen, hash) = s.split_once('-')?;
-        let gen_ok = !gen.is_empty() && gen.len() <= 19 && gen.bytes().all(|b| b.is_ascii_digit()) && gen != "0";
-        let hash_ok = (1..=128).contains(&hash.len()) && hash.bytes().all(|b| b.is_ascii_graphic() && b != b'"');
-        (gen_ok && hash_ok).then(|| Version::Rev(s.to_string()))
+        split_rev(s).map(|_| Version::Rev(s.to_string()))
     }
 
     pub fn to_json(&self) -> Value {
@@ -50,12 +48,37 @@ impl Version {
         }
     }
 
-    /// A revision's generation and hash.
+    /// A revision's generation and hash; None unless this is a revision [`Version::parse_rev`] accepts.
     pub fn rev_parts(&self) -> Option<(u64, &str)> {
         let Version::Rev(r) = self else { return None };
-        let (gen, hash) = r.split_once('-')?;
-        Some((gen.parse().ok()?, hash))
+        split_rev(r)
     }
+
+    /// The generation of this revision's children (`N+1`); None unless this is a revision that can have one (the
+    /// child of the last generation would not be a revision).
+    pub fn child_generation(&self) -> Option<u64> {
+        self.rev_parts()?.0.checked_add(1).filter(|g| *g <= MAX_GENERATION)
+    }
+}
+
+/// Most digits a revision's generation may have. A generation is written in decimal from 1 (0 is no revision),
+/// without a sign or leading zeros, so one generation has one spelling; 19 digits keep it and its child's
+/// generation within a u64 (CouchDB's are far smaller: one per edit of a document).
+const MAX_GENERATION_DIGITS: usize = 19;
+/// The last generation: 19 nines.
+const MAX_GENERATION: u64 = 10u64.pow(MAX_GENERATION_DIGITS as u32) - 1;
+
+/// `N-hash` checked and split; the one rule for what a revision is.
+fn split_rev(s: &str) -> Option<(u64, &str)> {
+    let (digits, hash) = s.split_once('-')?;
+    let canonical = (1..=MAX_GENERATION_DIGITS).contains(&digits.len())
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && !digits.starts_with('0');
+    let hash_ok = (1..=128).contains(&hash.len()) && hash.bytes().all(|b| b.is_ascii_graphic() && b != b'"');
+    if !(canonical && hash_ok) {
+        return None;
+    }
+    Some((digits.parse().ok()?, hash))
 }
 
 impl std::fmt::Display for Version {
@@ -188,7 +211,24 @@ mod tests {
             assert_eq!(Version::from_json(&bad), None, "{bad}");
         }
         assert_eq!(Version::Rev("3-x".into()).rev_parts(), Some((3, "x")));
+        assert_eq!(Version::Rev("3-x".into()).child_generation(), Some(4));
         assert_eq!(Version::Seq(7).etag(), "\"7\"");
+    }
+
+    #[test]
+    fn a_generation_is_one_decimal_spelling_from_1_to_19_nines() {
+        for bad in ["0-a", "00-a", "01-a", "+1-a", " 1-a", "1 -a", "18446744073709551615-a", "99999999999999999999-a"] {
+            assert_eq!(Version::parse_rev(bad), None, "{bad}");
+            assert_eq!(Version::Rev(bad.into()).rev_parts(), None, "a Rev made without parse_rev: {bad}");
+            assert_eq!(Version::Rev(bad.into()).child_generation(), None, "{bad}");
+        }
+        let last = Version::Rev(format!("{MAX_GENERATION}-a"));
+        assert_eq!(last.rev_parts(), Some((9_999_999_999_999_999_999, "a")));
+        assert_eq!(last.child_generation(), None, "its child would have 20 digits");
+        let before = Version::Rev(format!("{}-a", MAX_GENERATION - 1));
+        assert_eq!(before.child_generation(), Some(MAX_GENERATION));
+        assert_eq!(Version::Seq(u64::MAX).child_generation(), None);
+        assert_eq!(Version::Rev("1-".into()).rev_parts(), None, "no hash");
     }
 
     #[test]

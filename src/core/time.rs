@@ -1,7 +1,9 @@
 //! RFC 3339 timestamps (the protocol's `updatedAt`) to milliseconds since the epoch, for last-writer-wins.
 //!
 //! Days from a civil date use Howard Hinnant's `days_from_civil` algorithm; only the `Z` and `±hh:mm` forms
-//! the protocol allows are accepted.
+//! the protocol allows are accepted. Every field must be digits within its range (a day its month has, an offset
+//! under 24 hours): times come from servers and caches, and a malformed one is `None`, never a panic (a wasm
+//! module does not survive one) nor a date that silently rolled over into another.
 
 /// Milliseconds since the Unix epoch, or `None` when `s` is not an RFC 3339 date-time.
 pub fn parse_rfc3339_ms(s: &str) -> Option<i64> {
@@ -15,12 +17,16 @@ pub fn parse_rfc3339_ms(s: &str) -> Option<i64> {
     {
         return None;
     }
-    let num = |from: usize, to: usize| -> Option<i64> { s.get(from..to)?.parse::<u32>().ok().map(i64::from) };
+    let num = |from: usize, to: usize| decimal(&b[from..to]);
     let (year, month, day) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
     let (hour, minute, second) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
+    if !(1..=12).contains(&month) || !(1..=days_in_month(year, month)).contains(&day) {
         return None;
     }
+    if hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    // Bytes 17 and 18 are digits, so byte 19 starts a character.
     let mut rest = &s[19..];
     let mut millis = 0i64;
     if let Some(frac) = rest.strip_prefix('.') {
@@ -34,23 +40,44 @@ pub fn parse_rfc3339_ms(s: &str) -> Option<i64> {
     }
     let offset_min = match rest.as_bytes() {
         [b'Z'] | [b'z'] => 0,
-        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
-            let h = i64::from((h1 - b'0') * 10 + (h2 - b'0'));
-            let m = i64::from((m1 - b'0') * 10 + (m2 - b'0'));
-            if !(h1.is_ascii_digit() && h2.is_ascii_digit() && m1.is_ascii_digit() && m2.is_ascii_digit()) {
+        [sign, h1, h2, b':', m1, m2] => {
+            let (h, m) = (decimal(&[*h1, *h2])?, decimal(&[*m1, *m2])?);
+            if h > 23 || m > 59 {
                 return None;
             }
-            if *sign == b'+' {
-                h * 60 + m
-            } else {
-                -(h * 60 + m)
+            match sign {
+                b'+' => h * 60 + m,
+                b'-' => -(h * 60 + m),
+                _ => return None,
             }
         }
         _ => return None,
     };
+    // Every field has at most 4 digits, so none of this comes near the range of an i64.
     let days = days_from_civil(year, month, day);
     let secs = days * 86_400 + hour * 3600 + minute * 60 + second - offset_min * 60;
     Some(secs * 1000 + millis)
+}
+
+/// The value of a run of ASCII digits (no sign, no space), or None; None too past an i64.
+fn decimal(digits: &[u8]) -> Option<i64> {
+    if digits.is_empty() {
+        return None;
+    }
+    digits.iter().try_fold(0i64, |n, &d| {
+        let d = d.is_ascii_digit().then(|| i64::from(d - b'0'))?;
+        n.checked_mul(10)?.checked_add(d)
+    })
+}
+
+/// Days in `month` (1 to 12) of `year` in the proleptic Gregorian calendar.
+fn days_in_month(year: i64, month: i64) -> i64 {
+    match month {
+        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
 }
 
 fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
@@ -73,6 +100,7 @@ mod tests {
         assert_eq!(parse_rfc3339_ms("2026-11-22T01:40:48.094365Z"), Some(1_795_311_648_094));
         assert_eq!(parse_rfc3339_ms("2000-02-29T12:00:00.5+01:00"), Some(951_822_000_500));
         assert_eq!(parse_rfc3339_ms("1969-12-31T23:59:59Z"), Some(-1000));
+        assert_eq!(parse_rfc3339_ms("2000-02-29T00:00:00-23:59"), Some(951_868_740_000));
         for bad in [
             "",
             "2026-13-01T00:00:00Z",
@@ -80,9 +108,28 @@ mod tests {
             "2026-11-22T01:40:48",
             "2026-11-22T01:40:48.Z",
             "x026-11-22T01:40:48Z",
+            "2026-02-29T00:00:00Z",
+            "2026-04-31T00:00:00Z",
+            "+026-11-22T01:40:48Z",
+            "2026-11-22T01:40:48+24:00",
+            "2026-11-22T01:40:48+00:60",
+            "2026-11-22T01:40:48*01:00",
         ] {
             assert_eq!(parse_rfc3339_ms(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn offset_digits_that_are_not_digits_are_refused_not_a_panic() {
+        // Each of these subtracted below 0 or multiplied past 255 in a u8 before the digits were checked.
+        for offset in ["+ 1:00", "+/0:00", "+J0:00", "+0 :00", "+00: 1", "+00:Z0", "-\u{7f}0:00"] {
+            let s = format!("2026-11-22T01:40:48{offset}");
+            assert_eq!(parse_rfc3339_ms(&s), None, "{s}");
+        }
+        assert_eq!(decimal(b""), None);
+        assert_eq!(decimal(b"+1"), None);
+        assert_eq!(decimal(b"9223372036854775807"), Some(i64::MAX));
+        assert_eq!(decimal(b"9223372036854775808"), None);
     }
 }
 

@@ -78,7 +78,7 @@ impl Adapter for CouchDb {
     fn request(&self, action: &Action, _attempt: &Attempt) -> Result<Call, Error> {
         Ok(match action {
             Action::Get { collection, id, .. } => read::get(&self.doc_path(collection, id)),
-            Action::List { collection, limit, after } => read::list(&self.db(), collection, *limit, after.as_deref()),
+            Action::List { collection, limit, after } => read::list(&self.db(), collection, *limit, after.as_deref())?,
             Action::Revisions { collection, id, revs } => read::revisions(&self.doc_path(collection, id), revs),
             Action::Create { collection, id, .. }
             | Action::Replace { collection, id, .. }

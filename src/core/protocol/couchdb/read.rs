@@ -19,21 +19,29 @@ pub(super) fn get(doc_path: &str) -> Call {
     Call::get(format!("{doc_path}?conflicts=true"))
 }
 
-/// `GET` a page of `collection` from `_all_docs`, the page after `after`.
-pub(super) fn list(db: &str, collection: &CollectionName, limit: Option<u32>, after: Option<&str>) -> Call {
+/// `GET` a page of `collection` from `_all_docs`, the page after `after`; a page holds at least one document.
+pub(super) fn list(
+    db: &str,
+    collection: &CollectionName,
+    limit: Option<u32>,
+    after: Option<&str>,
+) -> Result<Call, Error> {
     let limit = limit.unwrap_or(100);
+    if limit == 0 {
+        return Err(Error::invalid("limit", "must be at least 1"));
+    }
     let prefix = format!("{}:", collection.as_str());
     let start = format!("{prefix}{}", after.unwrap_or(""));
     // One more row than asked tells whether there is a next page; one more again when the page starts at `after`
     // itself (it is skipped).
     let rows = limit as u64 + 1 + after.is_some() as u64;
     let key = |k: &str| encode_segment(&Value::String(k.into()).to_string());
-    Call::get(format!(
+    Ok(Call::get(format!(
         "/{db}/_all_docs?include_docs=true&conflicts=true&limit={rows}&startkey={}&endkey={}&inclusive_end=false",
         key(&start),
         // ';' sorts right after ':', so this ends the collection's id range.
         key(&format!("{};", collection.as_str())),
-    ))
+    )))
 }
 
 /// `GET` chosen revisions of a document (`open_revs=[...]`).
@@ -125,7 +133,8 @@ fn parse_page(
         }
         items.push(s.doc);
     }
-    let next = (items.len() > limit).then(|| items[limit - 1].id.clone());
+    // The last item kept names the next page; a limit of 0 (refused by `list`) keeps none, so names none.
+    let next = limit.checked_sub(1).filter(|_| items.len() > limit).map(|last| items[last].id.clone());
     items.truncate(limit);
     conflicted.retain(|id| items.iter().any(|d| &d.id == id));
     Ok(Page { items, next, conflicted })
@@ -183,6 +192,20 @@ mod tests {
                 assert_eq!(p.items.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(), ["c", "d"]);
                 assert_eq!(p.next.as_deref(), Some("d"));
             }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_page_of_nothing_is_refused_before_it_is_asked_for() {
+        let a = CouchDb::new("app");
+        let list = Action::List { collection: c(), limit: Some(0), after: None };
+        let e = a.request(&list, &attempt("k", false)).unwrap_err();
+        assert_eq!(e.code(), "invalid_argument");
+        // An answer to such a page anyway (the limit used to index item -1): an empty page, not a panic.
+        let row = json!({"id": "notes:a", "doc": leaf("1-aa", &["aa"])["ok"].clone()});
+        match a.interpret("u", &list, &attempt("k", false), None, ok(json!({"rows": [row]}))) {
+            Verdict::Done { reply: Reply::Page(p), .. } => assert!(p.items.is_empty() && p.next.is_none()),
             other => panic!("{other:?}"),
         }
     }

@@ -24,12 +24,26 @@ pub fn rev_hash(parts: &[&str]) -> String {
     out
 }
 
-/// The revision a write with `key` makes over `parent` (None: the document's first): its generation and hash.
-/// The hash covers the parent, so one key over two parents is two revisions, never one id under two parents.
-pub(super) fn child_of(parent: Option<&Version>, key: &str) -> (u64, String) {
-    let generation = parent.and_then(Version::rev_parts).map_or(1, |(g, _)| g + 1);
-    let parent = parent.map(Version::to_string).unwrap_or_default();
-    (generation, rev_hash(&[key, &parent]))
+/// The generation of a write's revision over `parent` (None: the document's first): `N+1` over a revision, 1 over
+/// no revision (none, or a counter); None over a revision of the last generation, which can have no child.
+pub(super) fn child_generation(parent: Option<&Version>) -> Option<u64> {
+    match parent {
+        Some(p) if p.rev_parts().is_some() => p.child_generation(),
+        _ => Some(1),
+    }
+}
+
+/// The hash of the revision a write with `key` makes over `parent`. It covers the parent, so one key over two
+/// parents is two revisions, never one id under two parents.
+pub(super) fn child_hash(parent: Option<&Version>, key: &str) -> String {
+    rev_hash(&[key, &parent.map(Version::to_string).unwrap_or_default()])
+}
+
+/// What a child of `parent` says of its place: its generation (`N+1`) and its parent's hash, the two ends of its
+/// `_revisions`; None unless `parent` is a revision that can have a child (not of the last generation).
+pub(super) fn child_link(parent: &Version) -> Option<(u64, &str)> {
+    let (_, hash) = parent.rev_parts()?;
+    Some((parent.child_generation()?, hash))
 }
 
 /// One leaf of a document's revision tree, as `open_revs=all&revs=true` gives it: what writes build on.
@@ -51,11 +65,14 @@ impl Leaf {
     pub(super) fn written_with(&self, key: &str) -> bool {
         let top = self.generation();
         self.history.iter().enumerate().any(|(i, hash)| {
-            let generation = top.saturating_sub(i as u64);
+            // `history[i]` is of generation `top - i`; none is below 1 (`wire::parse_leaves` refuses such a history).
+            let Some(generation) = top.checked_sub(i as u64).filter(|g| *g >= 1) else {
+                return false;
+            };
             let parent = match self.history.get(i + 1) {
-                Some(p) => format!("{}-{p}", generation - 1),
+                Some(p) if generation > 1 => format!("{}-{p}", generation - 1),
                 None if generation == 1 => String::new(),
-                None => return false, // the history was stemmed here
+                _ => return false, // the history was stemmed here, or goes on below generation 1
             };
             *hash == rev_hash(&[key, &parent])
         })
@@ -74,11 +91,32 @@ pub(super) fn winner(leaves: &[Leaf]) -> Option<&Leaf> {
 mod tests {
     use super::*;
 
+    fn leaf(rev: &str, history: &[&str]) -> Leaf {
+        Leaf { rev: Version::Rev(rev.into()), doc: None, history: history.iter().map(|h| h.to_string()).collect() }
+    }
+
     #[test]
-    fn rev_hashes_are_32_hex_digits_and_separate_parts() {
-        let h = rev_hash(&["a"]);
-        assert_eq!(h.len(), 32);
-        assert!(h.bytes().all(|b| b.is_ascii_hexdigit()));
-        assert_ne!(rev_hash(&["ab", "c"]), rev_hash(&["a", "bc"]));
+    fn a_history_is_searched_down_to_generation_1_and_no_further() {
+        let first = rev_hash(&["k", ""]);
+        let second = rev_hash(&["k", &format!("1-{first}")]);
+        assert!(leaf(&format!("2-{second}"), &[&second, &first]).written_with("k"));
+        assert!(leaf(&format!("1-{first}"), &[&first]).written_with("k"));
+        // More ancestors than generations: the ones below generation 1 were never named, and nothing underflows.
+        assert!(!leaf("1-x", &["x", "y", "z"]).written_with("k"));
+        assert!(!leaf("2-x", &["x", "y", "z", "w"]).written_with("k"));
+    }
+
+    #[test]
+    fn a_child_never_has_a_wrapped_generation() {
+        assert_eq!(child_generation(None), Some(1));
+        assert_eq!(child_generation(Some(&Version::Rev("41-a".into()))), Some(42));
+        assert_eq!(child_generation(Some(&Version::Seq(u64::MAX))), Some(1), "a counter is no parent revision");
+        let last = Version::Rev(format!("{}-a", "9".repeat(19)));
+        assert_eq!(child_generation(Some(&last)), None);
+        assert_eq!(child_link(&last), None);
+        assert_eq!(child_link(&Version::Rev("41-a".into())), Some((42, "a")));
+        for not_a_revision in [format!("{}-a", u64::MAX), "0-a".into(), "1-".into()] {
+            assert_eq!(child_link(&Version::Rev(not_a_revision.clone())), None, "{not_a_revision}");
+        }
     }
 }

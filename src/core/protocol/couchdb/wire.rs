@@ -74,7 +74,8 @@ pub(super) fn stored(url: &str, collection: &CollectionName, id: &str, v: Value)
     Ok(Stored { doc: Doc { id: id.to_string(), version: rev, data, updated_at }, conflicts })
 }
 
-/// `open_revs` results: every leaf found (`{"missing": rev}` entries are not on this node yet).
+/// `open_revs` results: every leaf found (`{"missing": rev}` entries are not on this node yet). A leaf's history
+/// has at most one revision per generation below it; more is an error, not a history to build on.
 pub(super) fn parse_leaves(url: &str, collection: &CollectionName, id: &str, body: &str) -> Result<Vec<Leaf>, Error> {
     let v = json(url, body)?;
     let items = v.as_array().ok_or_else(|| protocol_error(url, "open_revs must answer an array"))?;
@@ -88,12 +89,17 @@ pub(super) fn parse_leaves(url: &str, collection: &CollectionName, id: &str, bod
                 format!("document {}:{id}: `_rev` is not a revision", collection.as_str()),
             ));
         };
-        let history = doc
+        let history: Vec<String> = doc
             .get("_revisions")
             .and_then(|r| r.get("ids"))
             .and_then(Value::as_array)
             .map(|ids| ids.iter().filter_map(Value::as_str).map(String::from).collect())
             .unwrap_or_default();
+        let generation = rev.rev_parts().map_or(0, |(g, _)| g);
+        if history.len() as u64 > generation {
+            let what = format!("`_revisions` lists {} revisions for generation {generation}", history.len());
+            return Err(protocol_error(url, format!("document {}:{id}: {what}", collection.as_str())));
+        }
         let live = doc.get("_deleted").and_then(Value::as_bool) != Some(true);
         let doc = if live { Some(stored(url, collection, id, doc.clone())?.doc) } else { None };
         leaves.push(Leaf { rev, doc, history });

@@ -10,13 +10,13 @@ use std::ops::ControlFlow;
 
 use serde_json::{Map, Value};
 
-use super::revision::{child_of, winner, Leaf};
+use super::revision::{child_generation, child_hash, winner, Leaf};
 use super::wire::couch_id;
 use crate::core::action::{Action, Reply};
 use crate::core::document::{CollectionName, Doc, Version};
 use crate::core::error::Error;
 use crate::core::merge_patch;
-use crate::core::protocol::{Attempt, Call, FollowUp, Method, Verdict};
+use crate::core::protocol::{protocol_error, Attempt, Call, FollowUp, Method, Verdict};
 use crate::core::time::format_rfc3339_ms;
 
 /// The precheck: every leaf of the document, with its history.
@@ -37,10 +37,11 @@ pub(super) fn bulk_docs(db: &str, docs: Vec<Value>) -> Call {
     }
 }
 
-/// The version a write with `key` over `base` will have (the optimistic copy of a queued write).
+/// The version a write with `key` over `base` will have (the optimistic copy of a queued write). Over the last
+/// generation there is none (the write will be refused): the copy is then named as a first revision, not wrapped.
 pub(super) fn predicted(base: Option<&Version>, key: &str) -> Version {
-    let (generation, hash) = child_of(base, key);
-    Version::Rev(format!("{generation}-{hash}"))
+    let generation = child_generation(base).unwrap_or(1);
+    Version::Rev(format!("{generation}-{}", child_hash(base, key)))
 }
 
 /// The follow-up write of a create, replace, update or delete, given the document's leaves (none: the node has
@@ -65,7 +66,11 @@ pub(super) fn compose(db: &str, url: &str, action: &Action, attempt: &Attempt, l
         ControlFlow::Continue(data) => data,
         ControlFlow::Break(verdict) => return verdict,
     };
-    let (body, reply) = child_doc(collection, id, attempt, current, key, data);
+    let Some(generation) = child_generation(current.map(|l| &l.rev)) else {
+        return Verdict::Failed(protocol_error(url, format!("{name}: the winning revision can have no child")));
+    };
+    let child = (generation, child_hash(current.map(|l| &l.rev), key));
+    let (body, reply) = child_doc(collection, id, attempt, current, child, data);
     Verdict::FollowUp(FollowUp { call: bulk_docs(db, vec![body]), reply })
 }
 
@@ -117,21 +122,21 @@ fn new_data(
     })
 }
 
-/// The `_bulk_docs` document of the child of `parent` (None: the document's first revision) holding `data` (None:
-/// a tombstone), and what the write replies once it lands.
+/// The `_bulk_docs` document of the revision `child` (generation, hash) under `parent` (None: the document's
+/// first revision), holding `data` (None: a tombstone); and what the write replies once it lands.
 fn child_doc(
     collection: &CollectionName,
     id: &str,
     attempt: &Attempt,
     parent: Option<&Leaf>,
-    key: &str,
+    (generation, hash): (u64, String),
     data: Option<Map<String, Value>>,
 ) -> (Value, Reply) {
-    let (generation, hash) = child_of(parent.map(|p| &p.rev), key);
     let rev = format!("{generation}-{hash}");
     let mut ids = vec![hash];
     ids.extend(parent.map(|p| p.history.iter().cloned()).into_iter().flatten());
-    let updated_at = format_rfc3339_ms(attempt.written_at_ms as i64);
+    // A time past i64 milliseconds (292 million years) is no time a clock gives: the latest one, not a wrapped one.
+    let updated_at = format_rfc3339_ms(i64::try_from(attempt.written_at_ms).unwrap_or(i64::MAX));
     let mut body = Map::new();
     body.insert("_id".into(), Value::String(couch_id(collection, id)));
     body.insert("_rev".into(), Value::String(rev.clone()));
