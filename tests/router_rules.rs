@@ -4,7 +4,8 @@ mod sim;
 
 use replikit::core::document::Version;
 use replikit::core::protocol::Method;
-use replikit::core::{Action, CallOptions, CollectionName, Error, Event, ReadPreference, Reply};
+use replikit::core::types::ReadMode;
+use replikit::core::{Action, CallOptions, CollectionName, Error, Event, Reply};
 use serde_json::{json, Map, Value};
 use sim::{url, Sim};
 
@@ -65,19 +66,20 @@ fn writes_go_to_the_primary_and_reads_to_replicas_by_default() {
 fn every_read_preference_picks_from_its_own_set() {
     let mut s = warmed(2, json!({}));
     s.op(create("a")).unwrap();
-    let on = |s: &mut Sim, pref| {
-        s.call(get("a"), CallOptions { read_preference: Some(pref), ..Default::default() }).0.unwrap().endpoint.0
+    let on = |s: &mut Sim, mode: ReadMode| {
+        s.call(get("a"), CallOptions { read_preference: Some(mode.into()), ..Default::default() }).0.unwrap().endpoint.0
     };
     for _ in 0..5 {
-        assert_eq!(on(&mut s, ReadPreference::Primary), 0);
-        assert_eq!(on(&mut s, ReadPreference::PrimaryPreferred), 0);
-        assert_ne!(on(&mut s, ReadPreference::Replica), 0);
+        assert_eq!(on(&mut s, ReadMode::Primary), 0);
+        assert_eq!(on(&mut s, ReadMode::PrimaryPreferred), 0);
+        assert_ne!(on(&mut s, ReadMode::Replica), 0);
     }
     s.kill(1);
     s.kill(2);
     s.run_for(3000);
-    assert_eq!(on(&mut s, ReadPreference::ReplicaPreferred), 0, "no replica left: the primary serves");
-    let (r, _) = s.call(get("a"), CallOptions { read_preference: Some(ReadPreference::Replica), ..Default::default() });
+    assert_eq!(on(&mut s, ReadMode::ReplicaPreferred), 0, "no replica left: the primary serves");
+    let (r, _) =
+        s.call(get("a"), CallOptions { read_preference: Some(ReadMode::Replica.into()), ..Default::default() });
     assert_eq!(r.unwrap_err().code(), "unavailable", "strict replica reads fail when no replica is up");
 }
 

@@ -144,7 +144,7 @@ impl Router {
         };
         Operation {
             action,
-            read_preference: options.read_preference.unwrap_or(self.config.read_preference),
+            read_preference: options.read_preference.unwrap_or_else(|| self.config.read_preference.clone()),
             durability: options.durability.unwrap_or(self.config.durability),
             idempotency_key,
             started_ms: now_ms,
@@ -235,8 +235,8 @@ impl Router {
             // Read-your-writes: the node that took this session's writes has them, replicated or not.
             return self.sticky(&avoid).or_else(|| select_write(&self.topology, &avoid, &mut self.rng));
         }
-        let max_staleness = self.config.max_staleness_ms;
-        select_read(&self.topology, op.read_preference, max_staleness, &avoid, &mut self.rng).or_else(|| {
+        let max_staleness = op.read_preference.max_staleness_ms.unwrap_or(self.config.max_staleness_ms);
+        select_read(&self.topology, &op.read_preference, max_staleness, &avoid, &mut self.rng).or_else(|| {
             // Every replica is behind this session's writes: the primary has them.
             let p = self.topology.primary()?;
             (!op.lagging.is_empty() && !avoid.contains(&p)).then_some(p)

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use super::options::{EndpointConfig, HealthOptions, Role};
 use super::protocol::HealthReport;
-use super::types::EndpointId;
+use super::types::{EndpointId, Tags};
 
 /// Forced re-checks of one endpoint are at least this far apart.
 pub const MIN_RECHECK_MS: u64 = 500;
@@ -52,6 +52,8 @@ pub struct EndpointView {
     pub url: String,
     pub node_id: Option<String>,
     pub role: Option<Role>,
+    /// The configured labels a read preference's tag sets match (`{}` when none).
+    pub tags: Tags,
     pub state: EndpointState,
     pub rtt_ms: Option<f64>,
     pub lag_ms: Option<u64>,
@@ -68,6 +70,7 @@ pub struct EndpointView {
 struct Endpoint {
     url: String,
     configured_role: Option<Role>,
+    tags: Tags,
     state: EndpointState,
     report: Option<HealthReport>,
     rtt_ms: Option<f64>,
@@ -117,6 +120,7 @@ impl Topology {
             .map(|e| Endpoint {
                 url: e.url.clone(),
                 configured_role: e.role,
+                tags: e.tags.clone(),
                 state: EndpointState::Unknown,
                 report: None,
                 rtt_ms: None,
@@ -180,6 +184,11 @@ impl Topology {
         e.report.as_ref().map(|r| r.role).or(e.configured_role)
     }
 
+    /// The configured labels of `id` (read preference tag sets match them).
+    pub fn tags(&self, id: EndpointId) -> &Tags {
+        &self.endpoints[id.0].tags
+    }
+
     pub fn lag_ms(&self, id: EndpointId) -> Option<u64> {
         self.endpoints[id.0].report.as_ref().and_then(|r| r.lag_ms)
     }
@@ -206,6 +215,7 @@ impl Topology {
                 url: e.url.clone(),
                 node_id: e.report.as_ref().map(|r| r.node_id.clone()),
                 role: e.report.as_ref().map(|r| r.role).or(e.configured_role),
+                tags: e.tags.clone(),
                 state: e.state,
                 rtt_ms: e.rtt_ms.map(|r| (r * 100.0).round() / 100.0),
                 lag_ms: e.report.as_ref().and_then(|r| r.lag_ms),

@@ -1,22 +1,66 @@
 //! The shared vocabulary of the core: small types that many modules use (roles, durability, read
-//! preference, read policy, conflict strategy, endpoint ids) and the names they have in options.
+//! preference, read policy, conflict strategy, endpoint ids, tags) and the names they have in options.
 //!
 //! A leaf: it imports nothing from the rest of the core, so every module may import it without creating a
 //! cycle (docs/ARCHITECTURE.md, "Layers").
+
+use std::collections::BTreeMap;
 
 /// Index of an endpoint in the client's configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct EndpointId(pub usize);
 
-/// Where reads go (writes always go to the primary).
+/// An endpoint's labels (`{ dc: 'eu' }`), and a read preference's tag set: the pairs an endpoint's tags must
+/// all hold for the set to match it (`{}` matches every endpoint).
+pub type Tags = BTreeMap<String, String>;
+
+/// Which endpoints a read may go to by role (writes always go to the primary).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
-pub enum ReadPreference {
+pub enum ReadMode {
     Primary,
     PrimaryPreferred,
     Replica,
     ReplicaPreferred,
     Nearest,
+}
+
+/// Where reads go: a mode, narrowed by tag sets and a staleness bound, as MongoDB's read preference
+/// (server-selection spec, "Read preference"). The string form (`'nearest'`) is the mode alone.
+///
+/// `tag_sets` are tried in order; the first that matches an eligible endpoint decides which endpoints the read
+/// may go to (`core::selection`). They never apply to `Primary` (`options::parse_read_preference` rejects a
+/// non-empty set with it, selection ignores them). `max_staleness_ms` overrides the client's `maxStalenessMs`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadPreference {
+    pub mode: ReadMode,
+    pub tag_sets: Vec<Tags>,
+    pub max_staleness_ms: Option<u64>,
+}
+
+impl From<ReadMode> for ReadPreference {
+    fn from(mode: ReadMode) -> Self {
+        ReadPreference { mode, tag_sets: Vec::new(), max_staleness_ms: None }
+    }
+}
+
+/// As the app wrote it: the mode's name when that is all there is, else `{ mode, tagSets, maxStalenessMs }`.
+impl serde::Serialize for ReadPreference {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        if self.tag_sets.is_empty() && self.max_staleness_ms.is_none() {
+            return self.mode.serialize(serializer);
+        }
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("mode", &self.mode)?;
+        if !self.tag_sets.is_empty() {
+            map.serialize_entry("tagSets", &self.tag_sets)?;
+        }
+        if let Some(ms) = self.max_staleness_ms {
+            map.serialize_entry("maxStalenessMs", &ms)?;
+        }
+        map.end()
+    }
 }
 
 /// Which reads a client accepts after its own writes.
@@ -85,12 +129,13 @@ pub enum StoreKind {
 pub(crate) const STORES: &[(&str, StoreKind)] =
     &[("indexeddb", StoreKind::IndexedDb), ("memory", StoreKind::Memory), ("none", StoreKind::None)];
 
-pub(crate) const READ_PREFERENCES: &[(&str, ReadPreference)] = &[
-    ("primary", ReadPreference::Primary),
-    ("primaryPreferred", ReadPreference::PrimaryPreferred),
-    ("replica", ReadPreference::Replica),
-    ("replicaPreferred", ReadPreference::ReplicaPreferred),
-    ("nearest", ReadPreference::Nearest),
+/// The string forms of a read preference: its modes.
+pub(crate) const READ_PREFERENCES: &[(&str, ReadMode)] = &[
+    ("primary", ReadMode::Primary),
+    ("primaryPreferred", ReadMode::PrimaryPreferred),
+    ("replica", ReadMode::Replica),
+    ("replicaPreferred", ReadMode::ReplicaPreferred),
+    ("nearest", ReadMode::Nearest),
 ];
 
 pub(crate) const CONSISTENCIES: &[(&str, Consistency)] =

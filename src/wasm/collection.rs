@@ -78,7 +78,7 @@ fn read_call_options(
                     })?),
                 }
             }
-            "readPreference" => raw.read_preference = f.one_of("readPreference", READ_PREFERENCES)?,
+            "readPreference" => raw.read_preference = f.one_of("readPreference", READ_PREFERENCES)?.map(Into::into),
             "readPolicy" => raw.read_policy = f.one_of("readPolicy", READ_POLICIES)?,
             "durability" => raw.durability = f.one_of("durability", DURABILITIES)?,
             "limit" => raw.limit = f.u32("limit")?,

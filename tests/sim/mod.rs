@@ -104,6 +104,23 @@ impl Sim {
         }
     }
 
+    /// As `new` (node 0 the primary, `tags.len() - 1` replicas), configured through `endpoints` with each node's
+    /// role and `tags[i]` as its tags.
+    pub fn with_tags(tags: &[Value], options: Value) -> Sim {
+        let mut sim = Sim::new(tags.len() - 1, json!({}));
+        let endpoints: Vec<Value> = tags
+            .iter()
+            .enumerate()
+            .map(|(i, t)| json!({"url": url(i), "role": if i == 0 { "primary" } else { "replica" }, "tags": t}))
+            .collect();
+        let mut opts = json!({ "endpoints": endpoints });
+        for (k, v) in options.as_object().cloned().unwrap_or_default() {
+            opts[k] = v;
+        }
+        sim.router = Router::new(Config::from_json(opts).expect("valid options"), 42);
+        sim
+    }
+
     pub fn primary_index(&self) -> usize {
         self.nodes.iter().position(|n| n.role == Role::Primary && n.state == NodeState::Up).unwrap()
     }

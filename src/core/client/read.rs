@@ -191,7 +191,7 @@ impl Client {
             return self.complete(id, Ok(self.page_from_cache(&list)));
         }
         let action = Action::List { collection: list.collection.clone(), limit: list.limit, after: list.after.clone() };
-        let options = CallOptions { read_preference: list.read_preference, ..Default::default() };
+        let options = CallOptions { read_preference: list.read_preference.clone(), ..Default::default() };
         self.run(id, Self::new_call(Kind::List(list), false), action, options, now_ms);
     }
 

@@ -5,16 +5,21 @@
 //! its JSON path (`health.intervalMs`), so a typo in an app's config is found at start-up, not at the first
 //! failover.
 //!
-//! This file holds what a configuration is (the option types and their defaults); `parse` reads and validates
-//! the JSON (`Config::from_json`).
+//! This file holds what a configuration is (the option types, their defaults and bounds); `parse` reads and
+//! validates the JSON (`Config::from_json`), `read_preference` the read preference (the client's and a call's).
 
 use std::collections::BTreeMap;
 
+use super::error::Error;
 pub use super::types::{
-    ConflictStrategy, Consistency, Durability, ProtocolKind, ReadPolicy, ReadPreference, Role, StoreKind, TopologyKind,
+    ConflictStrategy, Consistency, Durability, ProtocolKind, ReadMode, ReadPolicy, ReadPreference, Role, StoreKind,
+    Tags, TopologyKind,
 };
 
 mod parse;
+mod read_preference;
+
+pub use read_preference::parse_read_preference;
 
 /// Health-check settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +55,8 @@ pub struct EndpointConfig {
     /// Normalised base URL, without a trailing slash.
     pub url: String,
     pub role: Option<Role>,
+    /// Labels a read preference's tag sets match (`{ dc: 'eu' }`); empty for the `primary`/`replicas` shorthand.
+    pub tags: Tags,
 }
 
 /// Local cache settings.
@@ -103,3 +110,12 @@ pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 5000;
 pub const DEFAULT_PRIMARY_WAIT_MS: u64 = 5000;
 /// Upper bound for every duration option: one hour. Longer is a unit mistake (seconds vs milliseconds).
 pub const MAX_DURATION_MS: u64 = 3_600_000;
+
+/// A duration option's value (`default` when absent), checked to be between `min` and [`MAX_DURATION_MS`].
+fn ranged(what: &str, value: Option<u64>, default: u64, min: u64) -> Result<u64, Error> {
+    let v = value.unwrap_or(default);
+    if v < min || v > MAX_DURATION_MS {
+        return Err(Error::invalid(what, format!("must be between {min} and {MAX_DURATION_MS} ms, got {v}")));
+    }
+    Ok(v)
+}

@@ -8,13 +8,13 @@ use serde_json::Value;
 use super::super::error::Error;
 use super::super::fields::Fields;
 use super::super::types::{
-    CONFLICT_STRATEGIES, CONSISTENCIES, DURABILITIES, PROTOCOLS, READ_POLICIES, READ_PREFERENCES, ROLES, STORES,
-    TOPOLOGIES,
+    CONFLICT_STRATEGIES, CONSISTENCIES, DURABILITIES, PROTOCOLS, READ_POLICIES, ROLES, STORES, TOPOLOGIES,
 };
+use super::read_preference::{parse_read_preference, parse_tags};
 use super::{
-    CacheOptions, Config, ConflictStrategy, Consistency, Durability, EndpointConfig, HealthOptions, ProtocolKind,
-    ReadPolicy, ReadPreference, RetryOptions, Role, TopologyKind, DEFAULT_MAX_STALENESS_MS, DEFAULT_PRIMARY_WAIT_MS,
-    DEFAULT_REQUEST_TIMEOUT_MS, MAX_DURATION_MS,
+    ranged, CacheOptions, Config, ConflictStrategy, Consistency, Durability, EndpointConfig, HealthOptions,
+    ProtocolKind, ReadMode, ReadPolicy, RetryOptions, Role, Tags, TopologyKind, DEFAULT_MAX_STALENESS_MS,
+    DEFAULT_PRIMARY_WAIT_MS, DEFAULT_REQUEST_TIMEOUT_MS,
 };
 
 impl Config {
@@ -147,13 +147,20 @@ impl Config {
             }
             None => None,
         };
-        let read_preference = f.one_of("readPreference", READ_PREFERENCES)?;
+        let read_preference =
+            f.get("readPreference").map(|v| parse_read_preference(v, "readPreference")).transpose()?;
         let durability = f.one_of("durability", DURABILITIES)?;
         if multi {
-            if read_preference.is_some_and(|p| p != ReadPreference::Nearest) {
+            if read_preference.as_ref().is_some_and(|p| p.mode != ReadMode::Nearest) {
                 return Err(Error::invalid(
                     "readPreference",
                     "a multi-primary cluster has no replicas: reads go to the nearest node ('nearest')",
+                ));
+            }
+            if read_preference.as_ref().is_some_and(|p| p.tag_sets.iter().any(|set| !set.is_empty())) {
+                return Err(Error::invalid(
+                    "readPreference.tagSets",
+                    "do not apply to a multi-primary cluster: reads go to the session's node, else the nearest one",
                 ));
             }
             if durability.is_some() {
@@ -163,13 +170,13 @@ impl Config {
                 ));
             }
         }
-        let default_preference = if multi { ReadPreference::Nearest } else { ReadPreference::ReplicaPreferred };
+        let default_mode = if multi { ReadMode::Nearest } else { ReadMode::ReplicaPreferred };
         let config = Config {
             topology,
             protocol,
             database,
             endpoints,
-            read_preference: read_preference.unwrap_or(default_preference),
+            read_preference: read_preference.unwrap_or_else(|| default_mode.into()),
             consistency: f.one_of("consistency", CONSISTENCIES)?.unwrap_or(Consistency::Session),
             max_staleness_ms: ranged("maxStalenessMs", f.u64("maxStalenessMs")?, DEFAULT_MAX_STALENESS_MS, 0)?,
             health,
@@ -188,19 +195,11 @@ impl Config {
     }
 }
 
-fn ranged(what: &str, value: Option<u64>, default: u64, min: u64) -> Result<u64, Error> {
-    let v = value.unwrap_or(default);
-    if v < min || v > MAX_DURATION_MS {
-        return Err(Error::invalid(what, format!("must be between {min} and {MAX_DURATION_MS} ms, got {v}")));
-    }
-    Ok(v)
-}
-
 fn endpoints(f: &mut Fields) -> Result<Vec<EndpointConfig>, Error> {
     let list = f.array("endpoints")?;
     let primary = f.string("primary")?;
     let replicas = f.array("replicas")?;
-    let mut raw: Vec<(String, Option<Role>, String)> = Vec::new();
+    let mut raw: Vec<(String, Option<Role>, Tags, String)> = Vec::new();
     if let Some(list) = list {
         if primary.is_some() || replicas.is_some() {
             return Err(Error::invalid(
@@ -213,17 +212,18 @@ fn endpoints(f: &mut Fields) -> Result<Vec<EndpointConfig>, Error> {
             let mut ef = Fields::new(e, &what)?;
             let url = ef.string("url")?.ok_or_else(|| Error::invalid(format!("{what}.url"), "is required"))?;
             let role = ef.one_of("role", ROLES)?;
+            let tags = ef.get("tags").map(|t| parse_tags(t, &format!("{what}.tags"))).transpose()?;
             ef.finish()?;
-            raw.push((url, role, format!("{what}.url")));
+            raw.push((url, role, tags.unwrap_or_default(), format!("{what}.url")));
         }
     } else {
         if let Some(p) = primary {
-            raw.push((p, Some(Role::Primary), "primary".to_string()));
+            raw.push((p, Some(Role::Primary), Tags::new(), "primary".to_string()));
         }
         for (i, r) in replicas.map(|r| r.as_slice()).unwrap_or_default().iter().enumerate() {
             let what = format!("replicas[{i}]");
             let url = r.as_str().ok_or_else(|| Error::invalid(what.clone(), "must be a URL string"))?;
-            raw.push((url.to_string(), Some(Role::Replica), what));
+            raw.push((url.to_string(), Some(Role::Replica), Tags::new(), what));
         }
     }
     if raw.is_empty() {
@@ -233,12 +233,12 @@ fn endpoints(f: &mut Fields) -> Result<Vec<EndpointConfig>, Error> {
         return Err(Error::invalid("endpoints", "at most 64 endpoints are supported"));
     }
     let mut out: Vec<EndpointConfig> = Vec::with_capacity(raw.len());
-    for (url, role, what) in raw {
+    for (url, role, tags, what) in raw {
         let url = normalize_url(&what, &url)?;
         if out.iter().any(|e| e.url == url) {
             return Err(Error::invalid(what, format!("duplicate endpoint {url}")));
         }
-        out.push(EndpointConfig { url, role });
+        out.push(EndpointConfig { url, role, tags });
     }
     Ok(out)
 }
@@ -286,7 +286,7 @@ fn check_header(name: &str, value: &str) -> Result<(), Error> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::StoreKind;
+    use super::super::{ReadPreference, StoreKind};
     use super::*;
     use serde_json::json;
 
@@ -304,7 +304,7 @@ mod tests {
         assert_eq!(c.endpoints[0].url, "http://127.0.0.1:7100");
         assert_eq!(c.endpoints[0].role, Some(Role::Primary));
         assert_eq!(c.endpoints[1].role, Some(Role::Replica));
-        assert_eq!(c.read_preference, ReadPreference::ReplicaPreferred);
+        assert_eq!(c.read_preference, ReadMode::ReplicaPreferred.into());
         assert_eq!(c.consistency, Consistency::Session);
         assert_eq!(c.health, HealthOptions { interval_ms: 1000, timeout_ms: 1000, failure_threshold: 2 });
         assert_eq!(c.durability, Durability::Quorum);
@@ -363,7 +363,7 @@ mod tests {
             (c.topology, c.protocol, c.database.as_deref()),
             (TopologyKind::MultiPrimary, ProtocolKind::CouchDb, Some("app"))
         );
-        assert_eq!(c.read_preference, ReadPreference::Nearest);
+        assert_eq!(c.read_preference, ReadMode::Nearest.into());
         let base = || json!({"topology": "multi-primary", "database": "app", "endpoints": [{"url": "http://a"}]});
         assert_eq!(Config::from_json(base()).unwrap().protocol, ProtocolKind::CouchDb, "couchdb is the default");
         let with = |k: &str, v: Value| {
@@ -392,5 +392,57 @@ mod tests {
         );
         assert_eq!(err(json!({"primary": "http://a", "headers": {"X-A": "b\r\nc"}})).0, "headers.X-A");
         assert_eq!(err(json!({"primary": "http://a", "headers": {"bad name": "x"}})).0, "headers.bad name");
+    }
+
+    fn tags(pairs: &[(&str, &str)]) -> Tags {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn endpoint_tags_are_read_and_must_be_strings() {
+        let c = Config::from_json(json!({"endpoints": [
+            {"url": "http://a", "role": "primary"},
+            {"url": "http://b", "role": "replica", "tags": {"dc": "eu", "rack": "1"}},
+        ]}))
+        .unwrap();
+        assert_eq!(c.endpoints[0].tags, Tags::new());
+        assert_eq!(c.endpoints[1].tags, tags(&[("dc", "eu"), ("rack", "1")]));
+        let shorthand = Config::from_json(json!({"primary": "http://a", "replicas": ["http://b"]})).unwrap();
+        assert!(shorthand.endpoints.iter().all(|e| e.tags.is_empty()));
+        let with = |t: Value| err(json!({"endpoints": [{"url": "http://a"}, {"url": "http://b", "tags": t}]}));
+        let (what, msg) = with(json!({"dc": 1}));
+        assert_eq!(what, "endpoints[1].tags.dc");
+        assert!(msg.contains("must be a string"), "{msg}");
+        assert_eq!(with(json!({"dc": null})).0, "endpoints[1].tags.dc");
+        assert_eq!(with(json!(["eu"])).0, "endpoints[1].tags");
+        assert_eq!(with(json!("dc=eu")).0, "endpoints[1].tags");
+    }
+
+    #[test]
+    fn a_multi_primary_cluster_takes_endpoint_tags_but_no_tag_sets() {
+        let base = json!({"topology": "multi-primary", "database": "app",
+            "endpoints": [{"url": "http://a", "tags": {"dc": "eu"}}, {"url": "http://b"}]});
+        assert_eq!(Config::from_json(base.clone()).unwrap().endpoints[0].tags, tags(&[("dc", "eu")]));
+        let mut o = base.clone();
+        o["readPreference"] = json!({"mode": "nearest", "tagSets": [{"dc": "eu"}]});
+        assert_eq!(err(o).0, "readPreference.tagSets");
+        let mut o = base;
+        o["readPreference"] = json!({"mode": "replica"});
+        assert_eq!(err(o).0, "readPreference");
+    }
+
+    #[test]
+    fn the_clients_read_preference_takes_the_object_form() {
+        let c = Config::from_json(json!({"primary": "http://a",
+            "readPreference": {"mode": "nearest", "tagSets": [{"dc": "eu"}, {}], "maxStalenessMs": 5000}}))
+        .unwrap();
+        let expected = ReadPreference {
+            mode: ReadMode::Nearest,
+            tag_sets: vec![tags(&[("dc", "eu")]), Tags::new()],
+            max_staleness_ms: Some(5000),
+        };
+        assert_eq!(c.read_preference, expected);
+        let nested = json!({"primary": "http://a", "readPreference": {"mode": "primary", "tagSets": [{"dc": "eu"}]}});
+        assert_eq!(err(nested).0, "readPreference.tagSets[0]");
     }
 }
