@@ -129,8 +129,11 @@ export interface MultiPrimaryOptions<T extends object = Record<string, unknown>>
   database: string;
   /** The nodes (no `role`: every node is a primary). */
   endpoints: Omit<EndpointOptions, 'role'>[];
-  /** Reads go to the nearest node; tag sets and a staleness bound may narrow which. */
-  readPreference?: 'nearest' | { mode: 'nearest'; tagSets?: Array<Record<string, string>>; maxStalenessMs?: number };
+  /**
+   * Reads go to the session's node, else the nearest one. Tag sets do not apply here (a non-empty `tagSets` is
+   * an `invalid_argument`): the session's node has this client's writes, whatever its tags.
+   */
+  readPreference?: 'nearest' | { mode: 'nearest'; tagSets?: [] | [Record<string, never>]; maxStalenessMs?: number };
   /** Does not apply: a write is acknowledged by the node that took it. */
   durability?: never;
   primary?: never;
@@ -262,6 +265,8 @@ export interface EndpointInfo {
   term: number | null;
   position: number | null;
   lastError: string | null;
+  /** The tags configured for this endpoint (`{}` when none). */
+  tags: Record<string, string>;
   /** Whether this is the primary (primary-replica; always false in a multi-primary cluster). */
   primary: boolean;
   /** Whether writes may go here now: the primary, or in a multi-primary cluster every node that is up. */

@@ -20,6 +20,7 @@
 //! when the request-level operation ends this module decides what the call does with it (cache it, fall back to
 //! the cache, queue it, settle a conflict) until `Effect::Complete` ends it.
 
+pub mod args;
 mod effect;
 mod flush;
 mod local;
