@@ -39,11 +39,10 @@ use super::action::{Action, CallOptions, Completed};
 use super::cache::{Cache, Entry};
 use super::document::{CollectionName, Version};
 use super::error::Error;
-use super::operation::{Operation, Step};
 use super::options::Config;
 use super::outbox::WriteKind;
 use super::protocol::{EndpointId, Outcome};
-use super::router::{Event, Router};
+use super::router::{Event, Operation, Router, Step};
 use super::types::{Durability, ReadPolicy, ReadPreference};
 
 pub use effect::CallId;

@@ -10,18 +10,21 @@
 //! preference and move to another endpoint at once on a failure; `lagging` is not a failure; 4xx other than
 //! 421 are final; retries back off with full jitter within a retry budget.
 
+mod operation;
+
 use std::collections::VecDeque;
 
-use super::action::{Action, CallOptions, Cause, Completed};
-use super::error::Error;
-use super::operation::{Operation, Step};
-use super::options::{Config, Consistency, ProtocolKind, TopologyKind};
-use super::protocol::{
+use crate::core::action::{Action, CallOptions, Cause, Completed};
+use crate::core::error::Error;
+use crate::core::options::{Config, Consistency, ProtocolKind, TopologyKind};
+use crate::core::protocol::{
     self, couchdb::CouchDb, replikit::Replikit, Adapter, Attempt, Call, EndpointId, Outcome, Request, Verdict,
 };
-use super::retry::{backoff_ms, RetryBudget};
-use super::selection::{select_read, select_write};
-use super::topology::{EndpointState, EndpointView, Topology, TopologyEvent};
+use crate::core::retry::{backoff_ms, RetryBudget};
+use crate::core::selection::{select_read, select_write};
+use crate::core::topology::{EndpointState, EndpointView, Topology, TopologyEvent};
+
+pub use operation::{Operation, Step};
 
 /// While an operation waits for a usable endpoint it is stepped at least this often.
 const WAIT_SLICE_MS: u64 = 250;
