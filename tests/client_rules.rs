@@ -2,7 +2,6 @@
 //! call does with the cache, the outbox and conflicts. Test names are the spec.
 
 mod sim;
-mod sim_couch;
 mod support;
 
 use replikit::core::client::{CallSpec, ClientEvent, Failure, OutboxResolution, Output, Platform, ResolverInput};
@@ -11,8 +10,8 @@ use replikit::core::outbox::WriteKind;
 use replikit::core::types::ReadPolicy;
 use replikit::core::{CollectionName, Config, Error};
 use serde_json::{json, Map, Value};
-use sim::{url, Sim};
-use support::Harness;
+use sim::{url, PgCluster};
+use support::World;
 
 fn todos() -> CollectionName {
     CollectionName::parse("todos").unwrap()
@@ -23,18 +22,19 @@ fn data(v: Value) -> Map<String, Value> {
 }
 
 /// A browser-like client (offline writes queued) of a primary and one replica.
-fn cluster(options: Value) -> Harness<Sim> {
+fn cluster(options: Value) -> World<PgCluster> {
     cluster_on(options, false)
 }
 
-fn cluster_on(options: Value, has_resolver: bool) -> Harness<Sim> {
+fn cluster_on(options: Value, has_resolver: bool) -> World<PgCluster> {
     let mut opts = json!({ "primary": url(0), "replicas": [url(1)] });
     for (k, v) in options.as_object().cloned().unwrap_or_default() {
         opts[k] = v;
     }
     let config = Config::from_json(opts).expect("valid options");
     let platform = Platform { browser: true, has_indexeddb: false, has_resolver };
-    let mut h = Harness::on(Sim::new(1, json!({})), config, platform);
+    let mut h = World::new(PgCluster::new(1));
+    h.add_client(config, platform);
     h.run_for(100); // the first health checks
     h
 }
@@ -65,16 +65,16 @@ fn doc(r: Result<Output, Failure>) -> replikit::core::client::Served {
     }
 }
 
-fn kill_all(h: &mut Harness<Sim>) {
+fn kill_all(h: &mut World<PgCluster>) {
     for i in 0..h.server.nodes.len() {
         h.server.kill(i);
     }
     h.run_for(5000); // the health checks mark them down
-    assert!(h.client.router().all_down());
+    assert!(h.clients[0].client.router().all_down());
 }
 
 /// The server's copy of `id` on the primary.
-fn on_server(h: &Harness<Sim>, id: &str) -> Option<Value> {
+fn on_server(h: &World<PgCluster>, id: &str) -> Option<Value> {
     h.server.nodes[0].docs.get(&("todos".to_string(), id.to_string())).cloned()
 }
 
@@ -83,35 +83,35 @@ fn a_write_with_every_endpoint_known_down_is_queued_at_once_not_after_primary_wa
     let mut h = cluster(json!({}));
     kill_all(&mut h);
     for i in 0..5 {
-        let (r, took) = h.call(write(WriteKind::Create, &format!("t{i}"), Some(json!({"n": i})), None));
+        let (r, took) = h.call_spec(0, write(WriteKind::Create, &format!("t{i}"), Some(json!({"n": i})), None));
         let d = doc(r);
         assert!(d.pending && d.from_cache, "queued: {d:?}");
         assert!(took < 50, "resolved in {took} virtual ms");
     }
-    assert_eq!(h.outbox().len(), 5);
-    assert_eq!(h.event_names().iter().filter(|n| **n == "queued").count(), 5);
+    assert_eq!(h.clients[0].outbox().len(), 5);
+    assert_eq!(h.clients[0].event_names().iter().filter(|n| **n == "queued").count(), 5);
 }
 
 #[test]
 fn a_write_made_offline_is_queued_at_once_and_flushed_in_order_once_online() {
     let mut h = cluster(json!({}));
-    h.online = false;
-    let (r, took) = h.call(write(WriteKind::Create, "a", Some(json!({"v": 1})), None));
+    h.clients[0].online = false;
+    let (r, took) = h.call_spec(0, write(WriteKind::Create, "a", Some(json!({"v": 1})), None));
     assert!(doc(r).pending && took == 0);
-    doc(h.call(write(WriteKind::Update, "a", Some(json!({"done": true})), None)).0);
-    assert_eq!(h.outbox().len(), 2, "the second write goes behind the first");
+    doc(h.call_spec(0, write(WriteKind::Update, "a", Some(json!({"done": true})), None)).0);
+    assert_eq!(h.clients[0].outbox().len(), 2, "the second write goes behind the first");
     assert!(on_server(&h, "a").is_none());
-    h.online = true;
+    h.clients[0].online = true;
     let now = h.now;
-    h.client.set_online(true, now);
+    h.clients[0].client.set_online(true, now);
     h.run_for(1000);
-    assert!(h.outbox().is_empty());
+    assert!(h.clients[0].outbox().is_empty());
     let server = on_server(&h, "a").expect("synced");
     assert_eq!(server["data"], json!({"v": 1, "done": true}));
     assert_eq!(server["version"], json!(2), "applied once each, in order");
-    let synced = h.event_names().iter().filter(|n| **n == "synced").count();
+    let synced = h.clients[0].event_names().iter().filter(|n| **n == "synced").count();
     assert_eq!(synced, 2);
-    let cached = doc(h.call(get("a", Some(ReadPolicy::CacheOnly))).0);
+    let cached = doc(h.call_spec(0, get("a", Some(ReadPolicy::CacheOnly))).0);
     assert!(!cached.pending, "the cache shows the server's copy");
     assert_eq!(cached.doc.version, Version::Seq(2));
 }
@@ -120,38 +120,39 @@ fn a_write_made_offline_is_queued_at_once_and_flushed_in_order_once_online() {
 fn queued_writes_flush_when_a_primary_comes_back_and_db_flush_resolves_then() {
     let mut h = cluster(json!({}));
     kill_all(&mut h);
-    doc(h.call(write(WriteKind::Create, "a", Some(json!({"v": 1})), None)).0);
-    let flush = h.start(CallSpec::Flush);
+    doc(h.call_spec(0, write(WriteKind::Create, "a", Some(json!({"v": 1})), None)).0);
+    let flush = h.start_spec(0, CallSpec::Flush);
     h.run_for(3000);
-    assert!(!h.results.contains_key(&flush), "db.flush() waits while nothing takes writes");
+    assert!(!h.clients[0].results.contains_key(&flush), "db.flush() waits while nothing takes writes");
     h.server.start(0);
-    h.run_until(|h| h.results.contains_key(&flush), h.now + 5000);
-    assert!(matches!(h.results[&flush].1, Ok(Output::Nothing)), "{:?}", h.results[&flush]);
+    h.run_until(|h| h.clients[0].results.contains_key(&flush), h.now + 5000);
+    assert!(matches!(h.clients[0].results[&flush].1, Ok(Output::Nothing)), "{:?}", h.clients[0].results[&flush]);
     assert!(on_server(&h, "a").is_some());
-    assert!(h.outbox().is_empty());
+    assert!(h.clients[0].outbox().is_empty());
 }
 
 /// A document cached at version 1, updated offline by this client and, meanwhile, by another to version 2.
-fn conflict_with(strategy: Value) -> Harness<Sim> {
+fn conflict_with(strategy: Value) -> World<PgCluster> {
     let mut h = cluster(json!({ "conflict": strategy }));
-    doc(h.call(write(WriteKind::Create, "a", Some(json!({"title": "first", "n": 0})), None)).0);
-    h.online = false;
-    doc(h.call(write(WriteKind::Update, "a", Some(json!({"title": "mine"})), None)).0);
+    doc(h.call_spec(0, write(WriteKind::Create, "a", Some(json!({"title": "first", "n": 0})), None)).0);
+    h.clients[0].online = false;
+    doc(h.call_spec(0, write(WriteKind::Update, "a", Some(json!({"title": "mine"})), None)).0);
     // Another client's write, straight to the primary.
     let other = h.server.nodes[0].docs.get_mut(&("todos".to_string(), "a".to_string())).unwrap();
     other["version"] = json!(2);
     other["data"] = json!({"title": "theirs", "n": 1});
     other["updatedAt"] = json!("2999-01-01T00:00:00.000Z");
-    h.online = true;
+    h.clients[0].online = true;
     let now = h.now;
-    h.client.set_online(true, now);
+    h.clients[0].client.set_online(true, now);
     h.run_for(1000);
-    assert!(h.outbox().is_empty(), "settled");
+    assert!(h.clients[0].outbox().is_empty(), "settled");
     h
 }
 
-fn outbox_conflict(h: &Harness<Sim>) -> OutboxResolution {
-    h.events
+fn outbox_conflict(h: &World<PgCluster>) -> OutboxResolution {
+    h.clients[0]
+        .events
         .iter()
         .find_map(|(_, e)| match e {
             ClientEvent::OutboxConflict { resolution, remote, .. } => {
@@ -168,7 +169,7 @@ fn server_wins_drops_the_queued_write_and_the_cache_shows_the_servers_version() 
     let mut h = conflict_with(json!("server-wins"));
     assert_eq!(outbox_conflict(&h), OutboxResolution::Dropped);
     assert_eq!(on_server(&h, "a").unwrap()["data"], json!({"title": "theirs", "n": 1}));
-    let cached = doc(h.call(get("a", Some(ReadPolicy::CacheOnly))).0);
+    let cached = doc(h.call_spec(0, get("a", Some(ReadPolicy::CacheOnly))).0);
     assert_eq!(cached.doc.data, data(json!({"title": "theirs", "n": 1})));
 }
 
@@ -191,7 +192,7 @@ fn last_writer_wins_keeps_the_later_edit_here_the_servers() {
 #[test]
 fn a_conflict_function_is_asked_with_local_remote_and_base_and_its_answer_is_written() {
     let mut h = cluster_on(json!({}), true);
-    h.resolver = Some(Box::new(|input| match input {
+    h.clients[0].resolver = Some(Box::new(|input| match input {
         ResolverInput::Outbox { local, remote, base } => {
             let mut merged = remote.as_ref().unwrap().data.clone();
             merged.insert("title".into(), local.as_ref().unwrap().data["title"].clone());
@@ -200,17 +201,17 @@ fn a_conflict_function_is_asked_with_local_remote_and_base_and_its_answer_is_wri
         }
         other => panic!("{other:?}"),
     }));
-    doc(h.call(write(WriteKind::Create, "a", Some(json!({"title": "first", "n": 0})), None)).0);
-    h.online = false;
-    doc(h.call(write(WriteKind::Update, "a", Some(json!({"title": "mine"})), None)).0);
+    doc(h.call_spec(0, write(WriteKind::Create, "a", Some(json!({"title": "first", "n": 0})), None)).0);
+    h.clients[0].online = false;
+    doc(h.call_spec(0, write(WriteKind::Update, "a", Some(json!({"title": "mine"})), None)).0);
     let other = h.server.nodes[0].docs.get_mut(&("todos".to_string(), "a".to_string())).unwrap();
     other["version"] = json!(2);
     other["data"] = json!({"title": "theirs", "n": 1});
-    h.online = true;
+    h.clients[0].online = true;
     let now = h.now;
-    h.client.set_online(true, now);
+    h.clients[0].client.set_online(true, now);
     h.run_for(1000);
-    assert_eq!(h.asked.len(), 1);
+    assert_eq!(h.clients[0].asked.len(), 1);
     assert_eq!(on_server(&h, "a").unwrap()["data"], json!({"title": "mine", "n": 1, "base": "1"}));
     assert_eq!(outbox_conflict(&h), OutboxResolution::Reapplied);
 }
@@ -218,27 +219,27 @@ fn a_conflict_function_is_asked_with_local_remote_and_base_and_its_answer_is_wri
 #[test]
 fn a_resolver_that_fails_makes_the_write_fail_for_good_and_flush_reject() {
     let mut h = cluster_on(json!({}), true);
-    doc(h.call(write(WriteKind::Create, "a", Some(json!({"title": "first"})), None)).0);
+    doc(h.call_spec(0, write(WriteKind::Create, "a", Some(json!({"title": "first"})), None)).0);
     let other = h.server.nodes[0].docs.get_mut(&("todos".to_string(), "a".to_string())).unwrap();
     other["version"] = json!(2);
-    h.resolver = Some(Box::new(|_| Err(Error::invalid("conflict", "the resolver threw: no"))));
-    h.online = false;
-    doc(h.call(write(WriteKind::Replace, "a", Some(json!({"title": "x"})), Some(1))).0);
-    h.online = true;
-    let (r, _) = h.call(CallSpec::Flush);
+    h.clients[0].resolver = Some(Box::new(|_| Err(Error::invalid("conflict", "the resolver threw: no"))));
+    h.clients[0].online = false;
+    doc(h.call_spec(0, write(WriteKind::Replace, "a", Some(json!({"title": "x"})), Some(1))).0);
+    h.clients[0].online = true;
+    let (r, _) = h.call_spec(0, CallSpec::Flush);
     assert_eq!(r.unwrap_err().error.code(), "invalid_argument");
-    assert!(h.event_names().contains(&"syncFailed"));
-    assert!(h.outbox().is_empty(), "removed, not retried forever");
+    assert!(h.clients[0].event_names().contains(&"syncFailed"));
+    assert!(h.clients[0].outbox().is_empty(), "removed, not retried forever");
 }
 
 #[test]
 fn a_list_that_reaches_no_endpoint_is_served_from_the_cache_at_once_and_says_so() {
     let mut h = cluster(json!({}));
     for i in 0..3 {
-        doc(h.call(write(WriteKind::Create, &format!("t{i}"), Some(json!({"i": i})), None)).0);
+        doc(h.call_spec(0, write(WriteKind::Create, &format!("t{i}"), Some(json!({"i": i})), None)).0);
     }
     kill_all(&mut h);
-    let (r, took) = h.call(list(None));
+    let (r, took) = h.call_spec(0, list(None));
     let Ok(Output::Page(page)) = r else { panic!("{r:?}") };
     assert!(page.from_cache && !page.complete, "{page:?}");
     assert_eq!(page.items.len(), 3);
@@ -249,7 +250,7 @@ fn a_list_that_reaches_no_endpoint_is_served_from_the_cache_at_once_and_says_so(
 fn a_network_only_list_that_reaches_no_endpoint_fails_with_the_causes() {
     let mut h = cluster(json!({"primaryWaitMs": 1000}));
     kill_all(&mut h);
-    let (r, _) = h.call(list(Some(ReadPolicy::NetworkOnly)));
+    let (r, _) = h.call_spec(0, list(Some(ReadPolicy::NetworkOnly)));
     let f = r.unwrap_err();
     assert_eq!(f.error.code(), "unavailable");
     assert_eq!(f.causes.len(), 2, "{:?}", f.causes);
@@ -259,13 +260,13 @@ fn a_network_only_list_that_reaches_no_endpoint_fails_with_the_causes() {
 #[test]
 fn a_get_that_reaches_no_endpoint_serves_the_cached_copy_and_a_pending_write_always_wins() {
     let mut h = cluster(json!({}));
-    doc(h.call(write(WriteKind::Create, "a", Some(json!({"v": 1})), None)).0);
+    doc(h.call_spec(0, write(WriteKind::Create, "a", Some(json!({"v": 1})), None)).0);
     kill_all(&mut h);
-    let (r, took) = h.call(get("a", None));
+    let (r, took) = h.call_spec(0, get("a", None));
     let d = doc(r);
     assert!(d.from_cache && took < 50);
-    doc(h.call(write(WriteKind::Update, "a", Some(json!({"v": 2})), None)).0);
-    let d = doc(h.call(get("a", Some(ReadPolicy::NetworkFirst))).0);
+    doc(h.call_spec(0, write(WriteKind::Update, "a", Some(json!({"v": 2})), None)).0);
+    let d = doc(h.call_spec(0, get("a", Some(ReadPolicy::NetworkFirst))).0);
     assert!(d.pending);
     assert_eq!(d.doc.data, data(json!({"v": 2})));
 }
@@ -276,14 +277,15 @@ fn a_store_that_fails_while_queueing_keeps_the_write_in_memory_and_reports_once(
     let config = Config::from_json(json!({ "primary": url(0), "replicas": [url(1)] })).unwrap();
     let platform = Platform { browser: true, has_indexeddb: true, has_resolver: false };
     let settings = replikit::core::client::Settings::resolve(&config, platform).unwrap();
-    let mut h = Harness::with_settings(Sim::new(1, json!({})), config, settings);
-    h.online = false;
-    h.store_fails = true;
-    let d = doc(h.call(write(WriteKind::Create, "a", Some(json!({"v": 1})), None)).0);
+    let mut h = World::new(PgCluster::new(1));
+    h.add_client_with(config, settings);
+    h.clients[0].online = false;
+    h.clients[0].store_fails = true;
+    let d = doc(h.call_spec(0, write(WriteKind::Create, "a", Some(json!({"v": 1})), None)).0);
     assert!(d.pending);
     // The memory store switched in holds it.
-    assert_eq!(h.outbox().len(), 1, "the write was kept");
-    let errors = h.event_names().iter().filter(|n| **n == "storageError").count();
+    assert_eq!(h.clients[0].outbox().len(), 1, "the write was kept");
+    let errors = h.clients[0].event_names().iter().filter(|n| **n == "storageError").count();
     assert!(errors <= 1, "reported once, not per operation ({errors})");
 }
 
@@ -295,7 +297,7 @@ fn a_read_with_every_endpoint_unknown_and_a_404_non_gateway_fails_with_not_a_gat
         n.not_a_gateway = true;
     }
     h.run_for(3000);
-    let (r, _) = h.call(get("a", Some(ReadPolicy::NetworkOnly)));
+    let (r, _) = h.call_spec(0, get("a", Some(ReadPolicy::NetworkOnly)));
     let f = r.unwrap_err();
     assert_ne!(f.error.code(), "not_found", "a 404 from a non-gateway is not a missing document");
     assert!(f.causes.iter().any(|c| c.code == "not_a_gateway" || c.code == "protocol"), "{:?}", f.causes);

@@ -1,14 +1,13 @@
 //! The router's multi-primary rules (CouchDB protocol), one deterministic scenario each, against the simulated
 //! CouchDB cluster in `sim_couch/`.
 
-mod sim;
 mod sim_couch;
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 
-use replikit::core::client::{CallSpec, ClientEvent, Output};
+use replikit::core::client::{CallSpec, ClientEvent, Output, Platform};
 use replikit::core::document::Version;
 use replikit::core::outbox::should_queue;
 use replikit::core::protocol::couchdb::rev_hash;
@@ -18,8 +17,11 @@ use replikit::core::{
     Action, CallOptions, CollectionName, Completed, Doc, EndpointId, EndpointState, Error, Event, Outcome, Reply,
 };
 use serde_json::{json, Map, Value};
-use sim_couch::{couch_id, split_rev, Cluster, NodeState};
-use support::{CouchFrom, Harness};
+use sim_couch::{couch_id, split_rev, CouchCluster, NodeState};
+use support::{PeerId, World};
+
+/// The CouchDB cluster and its clients on one clock.
+type Couch = World<CouchCluster>;
 
 const C: &str = "notes";
 
@@ -96,7 +98,7 @@ struct Placed {
 }
 
 /// The revisions of document `id` the `_bulk_docs` among `log[range]` carried to a node.
-fn placed(s: &Cluster, range: Range<usize>, id: &str) -> Vec<Placed> {
+fn placed(s: &CouchCluster, range: Range<usize>, id: &str) -> Vec<Placed> {
     s.log[range]
         .iter()
         .filter(|r| r.is_bulk() && r.status.is_some())
@@ -107,7 +109,7 @@ fn placed(s: &Cluster, range: Range<usize>, id: &str) -> Vec<Placed> {
 }
 
 /// The revisions of `id` on `node` that a write with `key` made (their hash is `hash(key, parent)`).
-fn revs_by(s: &Cluster, node: usize, id: &str, key: &str) -> Vec<String> {
+fn revs_by(s: &CouchCluster, node: usize, id: &str, key: &str) -> Vec<String> {
     let Some(t) = s.tree(node, &couch_id(C, id)) else {
         return Vec::new();
     };
@@ -119,12 +121,12 @@ fn revs_by(s: &Cluster, node: usize, id: &str, key: &str) -> Vec<String> {
 }
 
 /// (node, method, reached the node, answer lost) of every request in `log[range]`.
-fn trail(s: &Cluster, range: Range<usize>) -> Vec<(usize, Method, bool, bool)> {
+fn trail(s: &CouchCluster, range: Range<usize>) -> Vec<(usize, Method, bool, bool)> {
     s.log[range].iter().map(|r| (r.node, r.method, r.status.is_some(), r.dropped)).collect()
 }
 
 /// Sends `docs` to node 0 with `_bulk_docs` and `new_edits: false`, as a replicator would.
-fn post_docs(s: &mut Cluster, c: usize, docs: Vec<Value>) -> Outcome {
+fn post_docs(s: &mut Couch, c: usize, docs: Vec<Value>) -> Outcome {
     let req = Request {
         endpoint: EndpointId(0),
         method: Method::Post,
@@ -147,18 +149,18 @@ fn stored_doc(id: &str, rev: &str, ids: &[&str], deleted: bool) -> Value {
 }
 
 /// The non-deleted leaves of document `id` on `node`, best first.
-fn live(s: &Cluster, node: usize, id: &str) -> Vec<String> {
+fn live(s: &CouchCluster, node: usize, id: &str) -> Vec<String> {
     s.tree(node, &couch_id(C, id)).map(|t| t.live_leaves().into_iter().map(String::from).collect()).unwrap_or_default()
 }
 
-fn leaves(s: &Cluster, node: usize, id: &str) -> Vec<String> {
+fn leaves(s: &CouchCluster, node: usize, id: &str) -> Vec<String> {
     s.tree(node, &couch_id(C, id)).map(|t| t.leaves().into_iter().map(String::from).collect()).unwrap_or_default()
 }
 
 /// Runs the first round of health checks and checks every client found every node writable.
-fn warmed(s: &mut Cluster) {
+fn warmed(s: &mut Couch) {
     s.run_for(200);
-    for c in &s.clients {
+    for c in &s.routers {
         for i in 0..s.nodes.len() {
             assert!(c.router.topology().writable(EndpointId(i)), "node {i} writable after the first round");
         }
@@ -169,12 +171,12 @@ fn warmed(s: &mut Cluster) {
 
 #[test]
 fn sim_picks_couchdbs_winner_and_reports_conflicts() {
-    let mut s = Cluster::new(1);
-    let c = s.add_client(json!({}), vec![]);
+    let mut s = World::new(CouchCluster::new(1));
+    let c = s.connect(json!({}), vec![]);
     warmed(&mut s);
     let id = couch_id(C, "w");
     let body = |rev: &str, ids: &[&str], deleted: bool| stored_doc(&id, rev, ids, deleted);
-    let post = |s: &mut Cluster, docs: Vec<Value>| post_docs(s, c, docs);
+    let post = |s: &mut Couch, docs: Vec<Value>| post_docs(s, c, docs);
     // 1-a -> 2-b -> 3-c (deleted), 1-a -> 2-z, 1-a -> 2-y (partial path: only the parent's id).
     post(
         &mut s,
@@ -203,11 +205,11 @@ fn sim_picks_couchdbs_winner_and_reports_conflicts() {
 
 #[test]
 fn sim_open_revs_all_lists_every_leaf_live_or_deleted_with_its_path() {
-    let mut s = Cluster::new(1);
-    let c = s.add_client(json!({}), vec![]);
+    let mut s = World::new(CouchCluster::new(1));
+    let c = s.connect(json!({}), vec![]);
     warmed(&mut s);
     let id = couch_id(C, "o");
-    let open_all = |s: &mut Cluster, accept_json: bool| -> (u16, String) {
+    let open_all = |s: &mut Couch, accept_json: bool| -> (u16, String) {
         let req = Request {
             endpoint: EndpointId(0),
             method: Method::Get,
@@ -255,8 +257,8 @@ fn sim_open_revs_all_lists_every_leaf_live_or_deleted_with_its_path() {
 
 #[test]
 fn sim_replication_converges_and_lists_page_through_all_docs() {
-    let mut s = Cluster::new(3);
-    let cs: Vec<usize> = (0..3).map(|n| s.add_client_near(json!({}), n)).collect();
+    let mut s = World::new(CouchCluster::new(3));
+    let cs: Vec<usize> = (0..3).map(|n| s.connect_near(json!({}), n)).collect();
     warmed(&mut s);
     for (n, &c) in cs.iter().enumerate() {
         let r = s.op(c, create(&format!("n{n}"), json!({"n": n})));
@@ -285,11 +287,11 @@ fn sim_replication_converges_and_lists_page_through_all_docs() {
 
 #[test]
 fn writes_go_to_the_nearest_node_then_the_session_sticks_to_the_node_of_its_last_write() {
-    let mut s = Cluster::new(3);
+    let mut s = World::new(CouchCluster::new(3));
     s.nodes[0].latency_ms = 30;
     s.nodes[1].latency_ms = 5;
     s.nodes[2].latency_ms = 60;
-    let c = s.add_client(json!({}), vec![]);
+    let c = s.connect(json!({}), vec![]);
     warmed(&mut s);
     let r = s.op(c, create("a", json!({"v": 1})));
     assert_eq!(r.unwrap().endpoint.0, 1, "the fastest node takes the first write");
@@ -303,7 +305,7 @@ fn writes_go_to_the_nearest_node_then_the_session_sticks_to_the_node_of_its_last
         t.rtt_ms(EndpointId(1)).unwrap() > t.rtt_ms(EndpointId(0)).unwrap() + 15.0,
         "node 1 left the latency window"
     );
-    let fresh = s.add_client(json!({}), vec![]);
+    let fresh = s.connect(json!({}), vec![]);
     s.run_for(200);
     assert_eq!(s.op(fresh, get("zzz")).unwrap().endpoint.0, 0, "without a session: the nearest node");
 
@@ -344,9 +346,9 @@ fn writes_go_to_the_nearest_node_then_the_session_sticks_to_the_node_of_its_last
 /// over the same parent it makes the same revision (one key, one parent: one revision id).
 #[test]
 fn a_write_whose_node_is_down_moves_on_and_makes_the_same_revision_there() {
-    let mut s = Cluster::new(3);
+    let mut s = World::new(CouchCluster::new(3));
     // A large backoff, so any wait before the retry shows.
-    let c = s.add_client(json!({"retry": {"baseDelayMs": 500, "maxDelayMs": 1000}}), vec![Some(2), Some(5), Some(40)]);
+    let c = s.connect(json!({"retry": {"baseDelayMs": 500, "maxDelayMs": 1000}}), vec![Some(2), Some(5), Some(40)]);
     warmed(&mut s);
     let v1 = version(&s.op(c, create("a", json!({"v": 1}))));
     let v2 = version(&s.op(c, update("a", json!({"v": 2}))));
@@ -401,7 +403,7 @@ fn a_write_whose_node_is_down_moves_on_and_makes_the_same_revision_there() {
     assert_eq!(sent.len(), 2);
     assert_eq!(sent[0], sent[1], "one key, one parent: the same revision and the same body on both nodes");
     assert_eq!((bulks.len(), bulks[0].node, bulks[0].rev.as_str()), (1, 0, expected.as_str()));
-    assert!(s.clients[c]
+    assert!(s.routers[c]
         .events
         .iter()
         .any(|(_, e)| matches!(e, Event::Retry { endpoint, .. } if *endpoint == sim_couch::url(1))));
@@ -413,16 +415,16 @@ fn a_write_whose_node_is_down_moves_on_and_makes_the_same_revision_there() {
 // ----- 3. a lost _bulk_docs answer -----
 
 /// Document "a" at generation 1 on every node; `c` is near node 0.
-fn one_doc(options: Value) -> (Cluster, usize, String) {
-    let mut s = Cluster::new(3);
-    let c = s.add_client(options, vec![Some(2), Some(5), Some(40)]);
+fn one_doc(options: Value) -> (Couch, usize, String) {
+    let mut s = World::new(CouchCluster::new(3));
+    let c = s.connect(options, vec![Some(2), Some(5), Some(40)]);
     warmed(&mut s);
     let r = s.op(c, create("a", json!({"v": 1})));
     s.replicate_all();
     (s, c, version(&r))
 }
 
-fn assert_single_revision(s: &Cluster, id: &str, expected: &str, parent: &str) {
+fn assert_single_revision(s: &CouchCluster, id: &str, expected: &str, parent: &str) {
     for n in 0..s.nodes.len() {
         assert_eq!(leaves(s, n, id), [expected], "node {n}: exactly one leaf");
         assert_eq!(s.tree(n, &couch_id(C, id)).unwrap().revs[expected].parent.as_deref(), Some(parent));
@@ -452,7 +454,7 @@ fn a_lost_write_answer_is_retried_on_the_same_node_and_makes_one_revision() {
     assert!(took <= 3 * 2 + FIRST_BACKOFF_MS, "a short jittered backoff only: took {took} ms");
     assert!(took < 1500);
     // Only node 0 was retried (no healthy node was failed on the way).
-    let retries: Vec<String> = s.clients[c]
+    let retries: Vec<String> = s.routers[c]
         .events
         .iter()
         .filter_map(|(_, e)| match e {
@@ -709,9 +711,9 @@ fn a_write_forced_onto_a_lagging_node_after_its_node_died_conflicts_visibly_with
 #[test]
 fn a_retry_finds_its_revision_on_a_losing_branch_and_does_not_write_again() {
     for node_dies in [false, true] {
-        let mut s = Cluster::new(3);
-        let c = s.add_client(json!({}), vec![Some(2), Some(5), Some(40)]);
-        let x = s.add_client_near(json!({}), 1);
+        let mut s = World::new(CouchCluster::new(3));
+        let c = s.connect(json!({}), vec![Some(2), Some(5), Some(40)]);
+        let x = s.connect_near(json!({}), 1);
         warmed(&mut s);
         let v1 = version(&s.op(c, create("a", json!({"v": 1}))));
         s.replicate_all();
@@ -756,10 +758,10 @@ fn a_retry_finds_its_revision_on_a_losing_branch_and_does_not_write_again() {
 /// under_different_parents`.)
 #[test]
 fn a_write_retried_on_a_node_with_another_winner_makes_a_visible_conflict_never_one_id_under_two_parents() {
-    let mut s = Cluster::new(3);
-    let c = s.add_client(json!({}), vec![Some(2), Some(5), Some(40)]);
-    let x = s.add_client_near(json!({}), 1);
-    let y = s.add_client_near(json!({}), 2);
+    let mut s = World::new(CouchCluster::new(3));
+    let c = s.connect(json!({}), vec![Some(2), Some(5), Some(40)]);
+    let x = s.connect_near(json!({}), 1);
+    let y = s.connect_near(json!({}), 2);
     warmed(&mut s);
     s.op(c, create("a", json!({"v": 1}))).unwrap();
     s.replicate_all();
@@ -843,7 +845,7 @@ fn keys_early_wins(id: &str, parent: &str) -> (String, String) {
 }
 
 /// Clients 0 and 1 (near nodes 0 and 1) update `id` concurrently (client 1 later), then the nodes replicate.
-fn make_conflict(s: &mut Cluster, id: &str) -> (String, String) {
+fn make_conflict(s: &mut Couch, id: &str) -> (String, String) {
     let v1 = version(&s.op(0, create(id, json!({"by": "creator"}))));
     s.replicate_all();
     let (ke, kl) = keys_early_wins(id, &v1);
@@ -861,17 +863,20 @@ fn make_conflict(s: &mut Cluster, id: &str) -> (String, String) {
     (version(&early), version(&late))
 }
 
-/// Reads `id` through a core client near node `c` configured with `strategy`: the core itself fetches the
-/// conflicting revisions, picks one and writes the resolution. Returns the versions (server's winner first) and
-/// what the read returned.
-fn settle(s: &mut Cluster, c: usize, id: &str, strategy: &str) -> (Vec<Doc>, Doc) {
-    let cluster = std::mem::replace(s, Cluster::new(0));
-    let config = cluster.config(&json!({"conflict": strategy}));
-    let mut h = Harness::new(CouchFrom { cluster, client: c }, config, false);
-    h.run_for(1000); // the first health checks
+/// Reads `id` through a call-level client where router `c` is (its latencies to each node), configured with
+/// `strategy`: the core itself fetches the conflicting revisions, picks one and writes the resolution; then the
+/// client leaves. Returns the versions (server's winner first) and what the read returned.
+fn settle(s: &mut Couch, c: usize, id: &str, strategy: &str) -> (Vec<Doc>, Doc) {
+    let k = s.clients.len();
+    let near_c = s.latency[&PeerId::Router(c)].clone();
+    s.place(PeerId::Client(k), near_c);
+    let config = s.config(&json!({"conflict": strategy}));
+    s.add_client(config, Platform { browser: false, has_indexeddb: false, has_resolver: false });
+    s.run_for(1000); // its first health checks
     let get = CallSpec::Get { collection: notes(), id: id.into(), read_preference: None, read_policy: None };
-    let Output::Doc(read) = h.call(get).0.expect("the read") else { panic!("a document") };
-    let versions = h
+    let Output::Doc(read) = s.call_spec(k, get).0.expect("the read") else { panic!("a document") };
+    let versions = s
+        .remove_client()
         .events
         .iter()
         .find_map(|(_, e)| match e {
@@ -882,14 +887,13 @@ fn settle(s: &mut Cluster, c: usize, id: &str, strategy: &str) -> (Vec<Doc>, Doc
             _ => None,
         })
         .expect("a conflict event");
-    *s = h.server.cluster;
     (versions, read.doc)
 }
 
-fn conflict_cluster() -> Cluster {
-    let mut s = Cluster::new(3);
+fn conflict_cluster() -> Couch {
+    let mut s = World::new(CouchCluster::new(3));
     for n in 0..3 {
-        s.add_client_near(json!({}), n);
+        s.connect_near(json!({}), n);
     }
     warmed(&mut s);
     s
@@ -968,8 +972,8 @@ fn a_write_to_a_conflicted_document_goes_over_couchdbs_winner() {
 
 #[test]
 fn with_every_node_down_a_write_fails_no_primary_after_the_wait_and_a_read_unavailable() {
-    let mut s = Cluster::new(3);
-    let c = s.add_client(json!({"primaryWaitMs": 2000}), vec![]);
+    let mut s = World::new(CouchCluster::new(3));
+    let c = s.connect(json!({"primaryWaitMs": 2000}), vec![]);
     warmed(&mut s);
     for i in 0..3 {
         s.kill(i);
@@ -995,8 +999,8 @@ fn with_every_node_down_a_write_fails_no_primary_after_the_wait_and_a_read_unava
 #[test]
 fn with_every_node_freshly_down_a_write_fails_retryably_within_the_wait() {
     // The client has not noticed yet: every node looks up when the write starts.
-    let mut s = Cluster::new(3);
-    let c = s.add_client(json!({"primaryWaitMs": 2000}), vec![]);
+    let mut s = World::new(CouchCluster::new(3));
+    let c = s.connect(json!({"primaryWaitMs": 2000}), vec![]);
     warmed(&mut s);
     for i in 0..3 {
         s.kill(i);
@@ -1050,7 +1054,7 @@ fn after_a_failed_write_request_the_retrys_read_is_not_taken_for_the_write_answe
     let stored = t.revs[expected.as_str()].body.clone().expect("written");
     assert_eq!(stored["data"], json!(doc(&r).data));
     assert_eq!(stored["updatedAt"], json!(doc(&r).updated_at), "the reply is what was stored");
-    let retries: Vec<String> = s.clients[c]
+    let retries: Vec<String> = s.routers[c]
         .events
         .iter()
         .filter_map(|(_, e)| match e {
@@ -1072,8 +1076,8 @@ fn after_a_failed_write_request_the_retrys_read_is_not_taken_for_the_write_answe
 #[test]
 fn a_lost_write_answer_with_one_retry_left_is_confirmed_or_fails_retryably() {
     for node_dies in [false, true] {
-        let mut s = Cluster::new(2);
-        let c = s.add_client(json!({"retry": {"maxAttempts": 1}}), vec![Some(2), Some(5)]);
+        let mut s = World::new(CouchCluster::new(2));
+        let c = s.connect(json!({"retry": {"maxAttempts": 1}}), vec![Some(2), Some(5)]);
         warmed(&mut s);
         let v1 = version(&s.op(c, create("a", json!({}))));
         s.replicate_all();
@@ -1116,9 +1120,9 @@ fn a_lost_write_answer_with_one_retry_left_is_confirmed_or_fails_retryably() {
 fn a_retried_delete_is_acknowledged_without_writing_only_where_the_document_is_deleted() {
     // (a) Created on node 0, not replicated; node 0 dies unnoticed: the delete's read is refused, and node 1 has
     // no record of the document.
-    let mut s = Cluster::new(3);
-    let c = s.add_client(json!({}), vec![Some(2), Some(5), Some(40)]);
-    let x = s.add_client_near(json!({}), 1);
+    let mut s = World::new(CouchCluster::new(3));
+    let c = s.connect(json!({}), vec![Some(2), Some(5), Some(40)]);
+    let x = s.connect_near(json!({}), 1);
     warmed(&mut s);
     s.op(c, create("a", json!({"v": 1}))).unwrap();
     s.kill(0);
@@ -1142,8 +1146,11 @@ fn a_retried_delete_is_acknowledged_without_writing_only_where_the_document_is_d
         }
     });
     assert_eq!(r.0.unwrap().reply, Reply::Deleted);
-    let mine: Vec<(usize, Method, bool)> =
-        s.log[from..].iter().filter(|r| r.client == c).map(|r| (r.node, r.method, r.status.is_some())).collect();
+    let mine: Vec<(usize, Method, bool)> = s.log[from..]
+        .iter()
+        .filter(|r| r.client == PeerId::Router(c))
+        .map(|r| (r.node, r.method, r.status.is_some()))
+        .collect();
     assert_eq!(
         mine,
         [(0, Method::Get, true), (0, Method::Post, false), (0, Method::Get, false), (1, Method::Get, true)],
@@ -1248,12 +1255,12 @@ struct WriteCall {
 }
 
 /// The requests of `log[range]`, for a failure message.
-fn describe(s: &Cluster, range: Range<usize>) -> Vec<String> {
+fn describe(s: &CouchCluster, range: Range<usize>) -> Vec<String> {
     s.log[range]
         .iter()
         .map(|r| {
             format!(
-                "{}ms c{} node {} {:?} {} {:?} -> {:?} {:?}{} seen {:?}",
+                "{}ms {:?} node {} {:?} {} {:?} -> {:?} {:?}{} seen {:?}",
                 r.at_ms,
                 r.client,
                 r.node,
@@ -1295,14 +1302,14 @@ fn only_tombstones(body: &str) -> bool {
 /// Returns the first violation with the moves that led to it.
 fn random_sequence(seed: u64, moves: usize, sync: bool, strict: bool) -> Result<(), String> {
     let mut rng = fastrand::Rng::with_seed(seed);
-    let mut s = Cluster::new(3);
+    let mut s = World::new(CouchCluster::new(3));
     for n in 0..3 {
         s.nodes[n].latency_ms = rng.u64(1..30);
     }
     let options = json!({"primaryWaitMs": 1500, "requestTimeoutMs": 300, "health": {"timeoutMs": 200}});
     for _ in 0..3 {
         let latency = (0..3).map(|_| rng.bool().then(|| rng.u64(1..40))).collect();
-        s.add_client(options.clone(), latency);
+        s.connect(options.clone(), latency);
     }
     s.run_for(rng.u64(0..300));
     let ids = ["d0", "d1", "d2"];
@@ -1542,7 +1549,7 @@ fn random_writes_in_any_order_never_fail_a_write_that_landed() {
 #[test]
 fn a_write_that_landed_before_its_node_died_is_not_reported_not_found_by_the_next_node() {
     let (mut s, c, _) = one_doc(json!({}));
-    let x = s.add_client_near(json!({}), 1);
+    let x = s.connect_near(json!({}), 1);
     s.run_for(200);
     assert_eq!(s.op(x, delete("a")).unwrap().endpoint.0, 1); // on node 1 only
     s.nodes[0].drop_next_answer = true;

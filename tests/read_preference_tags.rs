@@ -2,6 +2,7 @@
 //! simulated cluster in `sim/`: endpoints carry `tags`, and a read preference's `tagSets` are tried in order.
 
 mod sim;
+mod support;
 
 use std::collections::BTreeSet;
 
@@ -195,8 +196,8 @@ fn reads_before_any_health_check_follow_the_tag_sets() {
     let mut s = Sim::with_tags(&[dc("us"), dc("eu"), dc("us")], options);
     for _ in 0..20 {
         // Started together at time 0, so the power of two choices spreads them over every candidate it has.
-        let mut op = s.router.start(get("a"), CallOptions::default(), 0);
-        match s.router.step(&mut op, 0) {
+        let mut op = s.router_mut().start(get("a"), CallOptions::default(), 0);
+        match s.router_mut().step(&mut op, 0) {
             Step::Send(request) => assert_eq!(request.endpoint.0, 2, "the configured us replica"),
             other => panic!("expected the read to go out at once, got {other:?}"),
         }
@@ -206,9 +207,9 @@ fn reads_before_any_health_check_follow_the_tag_sets() {
 #[test]
 fn endpoint_tags_show_in_the_topology_the_app_sees() {
     let s = warmed(&["us", "eu"], json!({}));
-    let view = serde_json::to_value(s.router.topology().describe()).unwrap();
+    let view = serde_json::to_value(s.router().topology().describe()).unwrap();
     assert_eq!((&view[0]["tags"], &view[1]["tags"]), (&dc("us"), &dc("eu")));
     let shorthand = Sim::new(1, json!({}));
-    let view = serde_json::to_value(shorthand.router.topology().describe()).unwrap();
+    let view = serde_json::to_value(shorthand.router().topology().describe()).unwrap();
     assert_eq!(view[1]["tags"], json!({}), "the primary/replicas shorthand has no tags");
 }

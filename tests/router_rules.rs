@@ -1,6 +1,7 @@
 //! The router's rules, one deterministic scenario each, against the simulated cluster in `sim/`.
 
 mod sim;
+mod support;
 
 use replikit::core::document::Version;
 use replikit::core::protocol::Method;
@@ -95,7 +96,10 @@ fn primary_killed_then_replica_promoted_writes_move_within_one_second() {
     r.unwrap();
     assert!(s.now - promoted_at < 1000, "write landed {} ms after the promotion", s.now - promoted_at);
     assert_eq!(s.applied_on(1), 1, "the new primary applied it once");
-    assert!(s.events.iter().any(|(_, e)| matches!(e, Event::Primary { url: Some(u), term: Some(2) } if *u == url(1))));
+    assert!(s
+        .events()
+        .iter()
+        .any(|(_, e)| matches!(e, Event::Primary { url: Some(u), term: Some(2) } if *u == url(1))));
 }
 
 #[test]
@@ -103,21 +107,25 @@ fn a_write_issued_during_the_outage_waits_for_the_new_primary_and_applies_once()
     let mut s = warmed(2, json!({"primaryWaitMs": 5000}));
     s.kill(0);
     // The write starts at once; the promotion happens 800 ms later, mid-wait.
-    let mut op = s.router.start(create("mid"), CallOptions::default(), s.now);
+    let now = s.now;
+    let mut op = s.router_mut().start(create("mid"), CallOptions::default(), now);
     let mut promoted = false;
     let result = loop {
         if !promoted && s.now >= 800 {
             s.promote(1);
             promoted = true;
         }
-        match s.router.step(&mut op, s.now) {
+        let now = s.now;
+        match s.router_mut().step(&mut op, now) {
             replikit::core::Step::Done(r) => break r,
             replikit::core::Step::Wait { until_ms } => {
-                s.advance_to(until_ms.min(800.max(s.now + 1)), true);
+                let until = until_ms.min(800.max(s.now + 1));
+                s.advance_to(until, Some(0));
             }
             replikit::core::Step::Send(req) => {
-                let outcome = s.send(&req);
-                s.router.handle_outcome(&mut op, s.now, outcome);
+                let outcome = s.send(0, &req);
+                let now = s.now;
+                s.router_mut().handle_outcome(&mut op, now, outcome);
             }
         }
     };
@@ -136,7 +144,7 @@ fn a_write_whose_answer_was_lost_is_retried_with_its_key_and_applied_once() {
     assert_eq!(version_of(&r), 1, "the retry got the stored first answer");
     assert_eq!(s.applied_on(0), 1, "applied once");
     assert_eq!(s.requests_to(0, Method::Post), 2, "sent twice");
-    assert!(s.events.iter().any(|(_, e)| matches!(e, Event::Retry { attempt: 1, .. })));
+    assert!(s.events().iter().any(|(_, e)| matches!(e, Event::Retry { attempt: 1, .. })));
 }
 
 #[test]
@@ -153,7 +161,7 @@ fn an_old_primary_back_on_a_lower_term_never_gets_a_write() {
     assert_eq!(s.applied_on(0), 0, "the stale primary got no write");
     assert_eq!(s.requests_to(0, Method::Post), 0);
     assert_eq!(s.applied_on(1), 20);
-    assert_eq!(s.router.topology().primary().map(|p| p.0), Some(1));
+    assert_eq!(s.router().topology().primary().map(|p| p.0), Some(1));
 }
 
 #[test]
@@ -194,13 +202,13 @@ fn two_primaries_on_the_same_term_stop_writes_with_no_primary() {
 fn with_no_primary_a_write_rechecks_at_most_every_500_ms_then_fails() {
     let mut s = warmed(2, json!({"primaryWaitMs": 3000, "health": {"intervalMs": 10000}}));
     s.kill(0);
-    let checks_before = s.health_checks.len();
+    let checks_before = s.health_checks().len();
     let (r, took) = s.call(create("x"), CallOptions::default());
     let err = r.unwrap_err();
     assert_eq!(err.code(), "no_primary");
     assert!(err.retryable());
     assert!((3000..3600).contains(&took), "took {took}");
-    let per_endpoint = (s.health_checks.len() - checks_before) as f64 / 3.0;
+    let per_endpoint = (s.health_checks().len() - checks_before) as f64 / 3.0;
     assert!(per_endpoint <= 3000.0 / 500.0 + 2.0, "{per_endpoint} checks per endpoint in 3 s");
     assert!(per_endpoint >= 3.0, "it kept looking: {per_endpoint}");
 }
@@ -325,21 +333,23 @@ fn a_down_endpoint_is_reported_and_comes_back_up() {
     let mut s = warmed(2, json!({"health": {"intervalMs": 200, "failureThreshold": 2}}));
     s.kill(2);
     s.run_for(1000);
-    assert_eq!(s.router.topology().describe()[2].state, replikit::core::EndpointState::Down);
-    assert!(s.events.iter().any(|(_, e)| matches!(e, Event::EndpointDown(v) if v.url == url(2))));
+    assert_eq!(s.router().topology().describe()[2].state, replikit::core::EndpointState::Down);
+    assert!(s.events().iter().any(|(_, e)| matches!(e, Event::EndpointDown(v) if v.url == url(2))));
     s.start(2);
     s.run_for(500);
-    assert!(s.events.iter().any(|(_, e)| matches!(e, Event::EndpointUp(v) if v.url == url(2))));
+    assert!(s.events().iter().any(|(_, e)| matches!(e, Event::EndpointUp(v) if v.url == url(2))));
 }
 
 #[test]
 fn paused_checks_stop_and_resume_at_once() {
     let mut s = warmed(1, json!({"health": {"intervalMs": 100}}));
-    s.router.set_paused(true, s.now);
-    let before = s.health_checks.len();
+    let now = s.now;
+    s.router_mut().set_paused(true, now);
+    let before = s.health_checks().len();
     s.run_for(5000);
-    assert_eq!(s.health_checks.len(), before, "no periodic checks while hidden");
-    s.router.set_paused(false, s.now);
+    assert_eq!(s.health_checks().len(), before, "no periodic checks while hidden");
+    let now = s.now;
+    s.router_mut().set_paused(false, now);
     s.run_for(10);
-    assert_eq!(s.health_checks.len(), before + 2, "both endpoints re-checked on resume");
+    assert_eq!(s.health_checks().len(), before + 2, "both endpoints re-checked on resume");
 }

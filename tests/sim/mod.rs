@@ -1,14 +1,18 @@
-//! A simulated cluster for the router's deterministic tests (quinn-proto's `Pair`, for our protocol):
-//! PostgreSQL-like nodes with roles, terms (timelines), positions (LSNs) and replication, a virtual clock,
-//! scripted latencies, outages, hangs, promotions and split brains. Nothing here is used by the SDK.
+//! A simulated PostgreSQL-like cluster for the router's deterministic tests: nodes with roles, terms (timelines),
+//! positions (LSNs), synchronous replication and idempotency keys; scripted latencies, outages, hangs, promotions
+//! and split brains. The clock and the clients are `support::World`'s; `Sim` is this cluster with one
+//! router-level client, the world of the router rules. Nothing here is used by the SDK.
 
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, HashMap};
+use std::ops::{Deref, DerefMut};
 
 use replikit::core::protocol::{Method, Outcome, Request, Response};
-use replikit::core::{Action, CallOptions, Completed, Config, Error, Event, Role, Router, Step};
+use replikit::core::{Action, CallOptions, Completed, Config, Error, Event, Role, Router};
 use serde_json::{json, Map, Value};
+
+use crate::support::{PeerId, Sender, ServerModel, World};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NodeState {
@@ -50,27 +54,20 @@ pub struct Received {
     pub applied: bool,
 }
 
-pub struct Sim {
-    pub now: u64,
+pub struct PgCluster {
     pub nodes: Vec<Node>,
-    pub router: Router,
     pub log: Vec<Received>,
-    pub events: Vec<(u64, Event)>,
-    pub health_checks: Vec<(u64, usize)>,
-    /// Health answers in flight: (arrival time, endpoint, sent at, outcome).
-    pending: Vec<(u64, usize, u64, Outcome)>,
 }
 
 pub fn url(i: usize) -> String {
     format!("http://n{i}.test")
 }
 
-impl Sim {
-    /// A primary and `replicas` replicas, every node 5 ms away; `options` are extra client options.
-    pub fn new(replicas: usize, options: Value) -> Sim {
-        let mut nodes = Vec::new();
-        for i in 0..=replicas {
-            nodes.push(Node {
+impl PgCluster {
+    /// A primary and `replicas` replicas, every node 5 ms away.
+    pub fn new(replicas: usize) -> PgCluster {
+        let nodes = (0..=replicas)
+            .map(|i| Node {
                 id: format!("n{i}"),
                 role: if i == 0 { Role::Primary } else { Role::Replica },
                 term: 1,
@@ -83,42 +80,25 @@ impl Sim {
                 idempotency: HashMap::new(),
                 drop_next_answer: false,
                 not_a_gateway: false,
-            });
-        }
-        let mut opts = json!({
-            "primary": url(0),
-            "replicas": (1..=replicas).map(url).collect::<Vec<_>>(),
-        });
-        for (k, v) in options.as_object().cloned().unwrap_or_default() {
-            opts[k] = v;
-        }
-        let config = Config::from_json(opts).expect("valid options");
-        Sim {
-            now: 0,
-            nodes,
-            router: Router::new(config, 42),
-            log: Vec::new(),
-            events: Vec::new(),
-            health_checks: Vec::new(),
-            pending: Vec::new(),
-        }
+            })
+            .collect();
+        PgCluster { nodes, log: Vec::new() }
     }
 
-    /// As `new` (node 0 the primary, `tags.len() - 1` replicas), configured through `endpoints` with each node's
-    /// role and `tags[i]` as its tags.
-    pub fn with_tags(tags: &[Value], options: Value) -> Sim {
-        let mut sim = Sim::new(tags.len() - 1, json!({}));
+    /// The client options for this cluster (`primary` and `replicas`), with `options` merged over them.
+    pub fn config(&self, options: &Value) -> Config {
+        let opts = json!({ "primary": url(0), "replicas": (1..self.nodes.len()).map(url).collect::<Vec<_>>() });
+        merged(opts, options)
+    }
+
+    /// As `config`, through `endpoints`: each node with its role and `tags[i]` as its tags.
+    pub fn config_with_tags(&self, tags: &[Value], options: &Value) -> Config {
         let endpoints: Vec<Value> = tags
             .iter()
             .enumerate()
             .map(|(i, t)| json!({"url": url(i), "role": if i == 0 { "primary" } else { "replica" }, "tags": t}))
             .collect();
-        let mut opts = json!({ "endpoints": endpoints });
-        for (k, v) in options.as_object().cloned().unwrap_or_default() {
-            opts[k] = v;
-        }
-        sim.router = Router::new(Config::from_json(opts).expect("valid options"), 42);
-        sim
+        merged(json!({ "endpoints": endpoints }), options)
     }
 
     pub fn primary_index(&self) -> usize {
@@ -152,151 +132,15 @@ impl Sim {
         }
     }
 
-    // ----- the clock -----
+    // ----- answers -----
 
-    /// Runs health checks and delivers their answers up to `t`; stops early (returning true) when the
-    /// router has something to tell, the way the driver wakes waiting operations on a topology change.
-    pub fn advance_to(&mut self, t: u64, stop_on_event: bool) -> bool {
-        loop {
-            for req in self.router.poll_health_checks(self.now) {
-                let i = req.endpoint.0;
-                self.health_checks.push((self.now, i));
-                let (arrive, outcome) = self.answer_health(i, &req);
-                self.pending.push((arrive, i, self.now, outcome));
-            }
-            let mut woke = false;
-            while let Some(e) = self.router.poll_event() {
-                self.events.push((self.now, e));
-                woke = true;
-            }
-            if woke && stop_on_event {
-                return true;
-            }
-            let next_answer = self.pending.iter().map(|p| p.0).min();
-            let next_check = self.router.poll_timeout();
-            let next = [next_answer, next_check].into_iter().flatten().filter(|&x| x <= t).min();
-            let Some(next) = next else {
-                self.now = self.now.max(t);
-                return false;
-            };
-            self.now = self.now.max(next);
-            let (due, rest): (Vec<_>, Vec<_>) = self.pending.drain(..).partition(|p| p.0 <= self.now);
-            self.pending = rest;
-            for (_, i, sent, outcome) in due {
-                let rtt = (self.now - sent) as f64;
-                self.router.handle_health(replikit::core::EndpointId(i), self.now, rtt, outcome);
-            }
-        }
-    }
-
-    pub fn run_for(&mut self, ms: u64) {
-        let t = self.now + ms;
-        self.advance_to(t, false);
-    }
-
-    // ----- operations -----
-
-    /// Runs one call to completion; returns its result and how long it took.
-    pub fn call(&mut self, action: Action, options: CallOptions) -> (Result<Completed, Error>, u64) {
-        let start = self.now;
-        let mut op = self.router.start(action, options, self.now);
-        loop {
-            match self.router.step(&mut op, self.now) {
-                Step::Done(r) => return (r, self.now - start),
-                Step::Wait { until_ms } => {
-                    self.advance_to(until_ms, true);
-                }
-                Step::Send(req) => {
-                    let outcome = self.send(&req);
-                    self.router.handle_outcome(&mut op, self.now, outcome);
-                }
-            }
-        }
-    }
-
-    pub fn op(&mut self, action: Action) -> Result<Completed, Error> {
-        self.call(action, CallOptions::default()).0
-    }
-
-    fn reachability(&self, i: usize, timeout_ms: u64) -> Result<u64, (u64, Outcome)> {
+    fn reachability(&self, now: u64, i: usize, timeout_ms: u64) -> Result<u64, (u64, Outcome)> {
         let n = &self.nodes[i];
         match n.state {
-            NodeState::Up => Ok(self.now + n.latency_ms),
-            NodeState::Down => Err((self.now + 1, Outcome::NetworkError("connection refused".into()))),
-            NodeState::Hung => Err((self.now + timeout_ms, Outcome::Timeout)),
+            NodeState::Up => Ok(now + n.latency_ms),
+            NodeState::Down => Err((now + 1, Outcome::NetworkError("connection refused".into()))),
+            NodeState::Hung => Err((now + timeout_ms, Outcome::Timeout)),
         }
-    }
-
-    pub fn answer_health(&self, i: usize, req: &Request) -> (u64, Outcome) {
-        let arrive = match self.reachability(i, req.timeout_ms) {
-            Ok(t) => t,
-            Err(e) => return e,
-        };
-        let n = &self.nodes[i];
-        if n.not_a_gateway {
-            return (
-                arrive,
-                Outcome::Response(Response { status: 404, body: "Not Found".into(), node: None, position: None }),
-            );
-        }
-        let primary_pos = self.nodes.iter().filter(|p| p.role == Role::Primary).map(|p| p.position).max().unwrap_or(0);
-        let lag = match n.role {
-            Role::Primary => Value::Null,
-            Role::Replica => json!(if n.position < primary_pos { n.lag_ms } else { 0 }),
-        };
-        let body = json!({"nodeId": n.id, "role": n.role, "term": n.term, "position": n.position, "lagMs": lag, "readOnly": n.role == Role::Replica});
-        (arrive, ok(200, &n.id, n.position, body.to_string()))
-    }
-
-    /// Sends one request and waits (on the virtual clock) for its outcome.
-    pub fn send(&mut self, req: &Request) -> Outcome {
-        let (arrive, outcome) = self.answer(req);
-        self.advance_to(arrive, false);
-        outcome
-    }
-
-    pub fn answer(&mut self, req: &Request) -> (u64, Outcome) {
-        let i = req.endpoint.0;
-        let header = |name: &str| req.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-        let key = header("idempotency-key");
-        let mut applied = false;
-        let arrive = match self.reachability(i, req.timeout_ms) {
-            Ok(t) => t,
-            Err(e) => {
-                self.log.push(Received {
-                    at_ms: self.now,
-                    node: i,
-                    method: req.method,
-                    path: req.path.clone(),
-                    key,
-                    applied,
-                });
-                return e;
-            }
-        };
-        if self.nodes[i].not_a_gateway {
-            return (
-                arrive,
-                Outcome::Response(Response { status: 404, body: "Not Found".into(), node: None, position: None }),
-            );
-        }
-        let (status, body) = if req.method == Method::Get {
-            self.read(i, req, header("x-replikit-min-position"))
-        } else if self.nodes[i].role != Role::Primary {
-            (421, err("not_primary"))
-        } else if let Some(stored) = key.as_ref().and_then(|k| self.nodes[i].idempotency.get(k)).cloned() {
-            stored
-        } else {
-            applied = true;
-            self.write(i, req, key.clone(), header("if-match"))
-        };
-        self.log.push(Received { at_ms: self.now, node: i, method: req.method, path: req.path.clone(), key, applied });
-        let n = &mut self.nodes[i];
-        if applied && n.drop_next_answer {
-            n.drop_next_answer = false;
-            return (arrive, Outcome::NetworkError("connection reset".into()));
-        }
-        (arrive, ok(status, &n.id.clone(), n.position, body))
     }
 
     fn read(&self, i: usize, req: &Request, min_position: Option<String>) -> (u16, String) {
@@ -395,10 +239,155 @@ impl Sim {
     }
 }
 
+impl ServerModel for PgCluster {
+    fn answer_health(&mut self, now: u64, _from: PeerId, req: &Request) -> (u64, Outcome) {
+        let i = req.endpoint.0;
+        let arrive = match self.reachability(now, i, req.timeout_ms) {
+            Ok(t) => t,
+            Err(e) => return e,
+        };
+        let n = &self.nodes[i];
+        if n.not_a_gateway {
+            return (
+                arrive,
+                Outcome::Response(Response { status: 404, body: "Not Found".into(), node: None, position: None }),
+            );
+        }
+        let primary_pos = self.nodes.iter().filter(|p| p.role == Role::Primary).map(|p| p.position).max().unwrap_or(0);
+        let lag = match n.role {
+            Role::Primary => Value::Null,
+            Role::Replica => json!(if n.position < primary_pos { n.lag_ms } else { 0 }),
+        };
+        let body = json!({"nodeId": n.id, "role": n.role, "term": n.term, "position": n.position, "lagMs": lag, "readOnly": n.role == Role::Replica});
+        (arrive, ok(200, &n.id, n.position, body.to_string()))
+    }
+
+    /// Every node answers alike whoever asks.
+    fn answer(&mut self, now: u64, _from: Sender<'_>, req: &Request) -> (u64, Outcome) {
+        let i = req.endpoint.0;
+        let header = |name: &str| req.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        let key = header("idempotency-key");
+        let mut applied = false;
+        let arrive = match self.reachability(now, i, req.timeout_ms) {
+            Ok(t) => t,
+            Err(e) => {
+                self.log.push(Received {
+                    at_ms: now,
+                    node: i,
+                    method: req.method,
+                    path: req.path.clone(),
+                    key,
+                    applied,
+                });
+                return e;
+            }
+        };
+        if self.nodes[i].not_a_gateway {
+            return (
+                arrive,
+                Outcome::Response(Response { status: 404, body: "Not Found".into(), node: None, position: None }),
+            );
+        }
+        let (status, body) = if req.method == Method::Get {
+            self.read(i, req, header("x-replikit-min-position"))
+        } else if self.nodes[i].role != Role::Primary {
+            (421, err("not_primary"))
+        } else if let Some(stored) = key.as_ref().and_then(|k| self.nodes[i].idempotency.get(k)).cloned() {
+            stored
+        } else {
+            applied = true;
+            self.write(i, req, key.clone(), header("if-match"))
+        };
+        self.log.push(Received { at_ms: now, node: i, method: req.method, path: req.path.clone(), key, applied });
+        let n = &mut self.nodes[i];
+        if applied && n.drop_next_answer {
+            n.drop_next_answer = false;
+            return (arrive, Outcome::NetworkError("connection reset".into()));
+        }
+        (arrive, ok(status, &n.id.clone(), n.position, body))
+    }
+}
+
 fn ok(status: u16, node: &str, position: u64, body: String) -> Outcome {
     Outcome::Response(Response { status, node: Some(node.to_string()), position: Some(position), body })
 }
 
 fn err(code: &str) -> String {
     json!({"error": {"code": code, "message": code}}).to_string()
+}
+
+/// `base` with `options` merged over it.
+fn merged(mut base: Value, options: &Value) -> Config {
+    for (k, v) in options.as_object().cloned().unwrap_or_default() {
+        base[k] = v;
+    }
+    Config::from_json(base).expect("valid options")
+}
+
+// ----- the router rules' world -----
+
+/// The cluster with one router-level client (router 0, seed 42): its calls need no index. The clock and the
+/// cluster are reached through `World` (`s.run_for(..)`, `s.now`, `s.kill(0)`, `s.nodes[1]`, `s.log`).
+pub struct Sim(World<PgCluster>);
+
+impl Sim {
+    /// A primary and `replicas` replicas, every node 5 ms away; `options` are extra client options.
+    pub fn new(replicas: usize, options: Value) -> Sim {
+        let cluster = PgCluster::new(replicas);
+        let config = cluster.config(&options);
+        Sim::with(cluster, config)
+    }
+
+    /// As `new` (node 0 the primary, `tags.len() - 1` replicas), configured through `endpoints` with each node's
+    /// role and `tags[i]` as its tags.
+    pub fn with_tags(tags: &[Value], options: Value) -> Sim {
+        let cluster = PgCluster::new(tags.len() - 1);
+        let config = cluster.config_with_tags(tags, &options);
+        Sim::with(cluster, config)
+    }
+
+    fn with(cluster: PgCluster, config: Config) -> Sim {
+        let mut world = World::new(cluster);
+        world.add_router(config, 42);
+        Sim(world)
+    }
+
+    pub fn router(&self) -> &Router {
+        &self.0.routers[0].router
+    }
+
+    pub fn router_mut(&mut self) -> &mut Router {
+        &mut self.0.routers[0].router
+    }
+
+    pub fn events(&self) -> &[(u64, Event)] {
+        &self.0.routers[0].events
+    }
+
+    pub fn health_checks(&self) -> &[(u64, usize)] {
+        &self.0.routers[0].health_checks
+    }
+
+    /// Runs one call to completion; returns its result and how long it took.
+    pub fn call(&mut self, action: Action, options: CallOptions) -> (Result<Completed, Error>, u64) {
+        self.0.call(0, action, options)
+    }
+
+    pub fn op(&mut self, action: Action) -> Result<Completed, Error> {
+        self.0.op(0, action)
+    }
+}
+
+impl Deref for Sim {
+    type Target = World<PgCluster>;
+
+    fn deref(&self) -> &World<PgCluster> {
+        &self.0
+    }
+}
+
+impl DerefMut for Sim {
+    fn deref_mut(&mut self) -> &mut World<PgCluster> {
+        &mut self.0
+    }
 }

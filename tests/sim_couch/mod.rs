@@ -1,5 +1,5 @@
-//! A simulated CouchDB multi-primary cluster for the router's deterministic tests (the counterpart of `sim/` for
-//! `topology: "multi-primary", protocol: "couchdb"`).
+//! A simulated CouchDB multi-primary cluster for the deterministic tests (the counterpart of `sim/` for
+//! `topology: "multi-primary", protocol: "couchdb"`); the clock and the clients are `support::World`'s.
 //!
 //! What it models: nodes that each keep, per document, a revision tree (rev -> parent, body, deleted) and answer
 //! exactly the requests the CouchDB adapter sends (`GET /app`, `GET /app/{id}?conflicts=true`,
@@ -8,12 +8,12 @@
 //! `POST /app/_bulk_docs` with `new_edits: false`), with CouchDB's winner rule (among non-deleted leaves the
 //! highest generation, then the highest rev string; all leaves deleted: 404 "deleted"). `open_revs` answers JSON
 //! only to `Accept: application/json`; otherwise CouchDB sends `multipart/mixed`, and so does the simulator.
-//! A virtual clock shared by every client; per-node and per-client latencies; nodes Up, Down (refused at once)
-//! or Hung (the request times out, nothing applied); `drop_next_answer` (the next `_bulk_docs` is applied but
-//! its answer is lost as a network error, and with `after_drop` the node then goes Down — the answer is a
-//! connection reset — or Hung — the request times out: a node that applied a write and then hung); replication as
-//! an operator action (`replicate(a, b)` copies every revision `a` has and `b` lacks, with its parent link;
-//! `replicate_all` until the mesh has converged).
+//! Per-node and per-client latencies (`connect`, `place`); nodes Up, Down (refused at once) or Hung (the request
+//! times out, nothing applied); `drop_next_answer` (the next `_bulk_docs` is applied but its answer is lost as a
+//! network error, and with `after_drop` the node then goes Down — the answer is a connection reset — or Hung —
+//! the request times out: a node that applied a write and then hung); replication as an operator action
+//! (`replicate(a, b)` copies every revision `a` has and `b` lacks, with its parent link; `replicate_all` until the
+//! mesh has converged).
 //!
 //! What it leaves out: continuous replication (replication happens only when a test says so), CouchDB's
 //! leaf-driven `_revs_diff` (replication here copies every missing revision, not only missing leaves' paths),
@@ -22,17 +22,17 @@
 //!
 //! Nothing an ordinary CouchDB would accept silently is hidden: when a revision arrives (by `_bulk_docs` or by
 //! replication) that a node already holds under a *different* parent, the node keeps the first one (as a
-//! replicator that goes by revision ids would) and the event is recorded in `Cluster::anomalies`.
+//! replicator that goes by revision ids would) and the event is recorded in `CouchCluster::anomalies`.
 
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
 
 use replikit::core::protocol::{Method, Outcome, Request, Response};
-use replikit::core::{
-    Action, CallOptions, Completed, Config, EndpointId, EndpointState, Error, Event, Operation, Router, Step,
-};
+use replikit::core::{Config, EndpointId, EndpointState};
 use serde_json::{json, Map, Value};
+
+use crate::support::{PeerId, Sender, ServerModel, World};
 
 pub const DB: &str = "app";
 
@@ -207,7 +207,7 @@ impl Node {
 #[derive(Debug, Clone)]
 pub struct Received {
     pub at_ms: u64,
-    pub client: usize,
+    pub client: PeerId,
     pub node: usize,
     pub method: Method,
     pub path: String,
@@ -238,21 +238,10 @@ impl Received {
     }
 }
 
-/// One client (a `Router`) and what it has seen.
-pub struct Client {
-    pub router: Router,
-    /// Per-node round trip from this client; `None`: the node's own `latency_ms`.
-    pub latency: Vec<Option<u64>>,
-    pub events: Vec<(u64, Event)>,
-    pub health_checks: Vec<(u64, usize)>,
-    /// Health answers in flight: (arrival time, endpoint, sent at, outcome).
-    pending: Vec<(u64, usize, u64, Outcome)>,
-}
-
-pub struct Cluster {
-    pub now: u64,
+pub struct CouchCluster {
     pub nodes: Vec<Node>,
-    pub clients: Vec<Client>,
+    /// Per-node round trip from each client that has its own (`None`: the node's own `latency_ms`).
+    pub latency: BTreeMap<PeerId, Vec<Option<u64>>>,
     pub log: Vec<Received>,
     /// A revision a node already held under another parent arrived again (see the module docs).
     pub anomalies: Vec<String>,
@@ -267,9 +256,9 @@ pub fn couch_id(c: &str, id: &str) -> String {
     format!("{c}:{id}")
 }
 
-impl Cluster {
-    /// `nodes` CouchDB nodes, every one 5 ms away, and no client yet.
-    pub fn new(nodes: usize) -> Cluster {
+impl CouchCluster {
+    /// `nodes` CouchDB nodes, every one 5 ms away.
+    pub fn new(nodes: usize) -> CouchCluster {
         let nodes = (0..nodes)
             .map(|i| Node {
                 name: format!("couch{i}"),
@@ -281,7 +270,7 @@ impl Cluster {
                 after_drop: None,
             })
             .collect();
-        Cluster { now: 0, nodes, clients: Vec::new(), log: Vec::new(), anomalies: Vec::new() }
+        CouchCluster { nodes, latency: BTreeMap::new(), log: Vec::new(), anomalies: Vec::new() }
     }
 
     /// The client options for this cluster, with `options` merged over them.
@@ -298,30 +287,16 @@ impl Cluster {
         Config::from_json(opts).expect("valid options")
     }
 
-    /// Adds a client (seeded by its index) with per-node latencies (`None`: the node's own); returns its index.
-    pub fn add_client(&mut self, options: Value, latency: Vec<Option<u64>>) -> usize {
-        let c = self.clients.len();
-        let router = Router::new(self.config(&options), 42 + c as u64);
+    /// Gives `peer` its own per-node latencies (`None`: the node's own).
+    pub fn place(&mut self, peer: PeerId, latency: Vec<Option<u64>>) {
         let mut latency = latency;
         latency.resize(self.nodes.len(), None);
-        self.clients.push(Client {
-            router,
-            latency,
-            events: Vec::new(),
-            health_checks: Vec::new(),
-            pending: Vec::new(),
-        });
-        c
+        self.latency.insert(peer, latency);
     }
 
-    /// A client close to node `near` (2 ms) and far from the others (40 ms).
-    pub fn add_client_near(&mut self, options: Value, near: usize) -> usize {
-        let latency = (0..self.nodes.len()).map(|i| Some(if i == near { 2 } else { 40 })).collect();
-        self.add_client(options, latency)
-    }
-
-    pub fn router(&self, c: usize) -> &Router {
-        &self.clients[c].router
+    /// The round trip from `peer` to node `i`.
+    pub fn latency_ms(&self, peer: PeerId, i: usize) -> u64 {
+        self.latency.get(&peer).and_then(|l| l[i]).unwrap_or(self.nodes[i].latency_ms)
     }
 
     // ----- operator controls -----
@@ -388,198 +363,14 @@ impl Cluster {
         }
     }
 
-    // ----- the clock -----
+    // ----- answers -----
 
-    /// Runs every client's health checks and delivers their answers up to `t`; with `wake`, stops early
-    /// (returning true) when that client's router has something to tell (as the driver wakes waiting
-    /// operations on a topology change).
-    pub fn advance_to(&mut self, t: u64, wake: Option<usize>) -> bool {
-        loop {
-            let mut woke = false;
-            for c in 0..self.clients.len() {
-                let now = self.now;
-                let checks = self.clients[c].router.poll_health_checks(now);
-                for req in checks {
-                    let i = req.endpoint.0;
-                    self.clients[c].health_checks.push((now, i));
-                    let (arrive, outcome) = self.answer_health(c, i, &req);
-                    self.clients[c].pending.push((arrive, i, now, outcome));
-                }
-                while let Some(e) = self.clients[c].router.poll_event() {
-                    self.clients[c].events.push((now, e));
-                    woke |= wake == Some(c);
-                }
-            }
-            if woke {
-                return true;
-            }
-            let next = self
-                .clients
-                .iter()
-                .flat_map(|cl| cl.pending.iter().map(|p| p.0).chain(cl.router.poll_timeout()))
-                .filter(|&x| x <= t)
-                .min();
-            let Some(next) = next else {
-                self.now = self.now.max(t);
-                return false;
-            };
-            self.now = self.now.max(next);
-            for c in 0..self.clients.len() {
-                let (due, rest): (Vec<_>, Vec<_>) = self.clients[c].pending.drain(..).partition(|p| p.0 <= self.now);
-                self.clients[c].pending = rest;
-                for (_, i, sent, outcome) in due {
-                    let rtt = (self.now - sent) as f64;
-                    self.clients[c].router.handle_health(EndpointId(i), self.now, rtt, outcome);
-                }
-            }
+    fn reachability(&self, now: u64, from: PeerId, i: usize, timeout_ms: u64) -> Result<u64, (u64, Outcome)> {
+        match self.nodes[i].state {
+            NodeState::Up => Ok(now + self.latency_ms(from, i)),
+            NodeState::Down => Err((now + 1, Outcome::NetworkError("connection refused".into()))),
+            NodeState::Hung => Err((now + timeout_ms, Outcome::Timeout)),
         }
-    }
-
-    pub fn run_for(&mut self, ms: u64) {
-        let t = self.now + ms;
-        self.advance_to(t, None);
-    }
-
-    // ----- operations -----
-
-    /// Runs one call of client `c` to completion; returns its result and how long it took.
-    pub fn call(&mut self, c: usize, action: Action, options: CallOptions) -> (Result<Completed, Error>, u64) {
-        self.call_with(c, action, options, |_, _, _| {})
-    }
-
-    /// As `call`, with `hook` run after each request's outcome has arrived and before the router sees it (to
-    /// kill a node between a write's read and its `_bulk_docs`, replicate before a retry, ...).
-    pub fn call_with(
-        &mut self,
-        c: usize,
-        action: Action,
-        options: CallOptions,
-        mut hook: impl FnMut(&mut Cluster, &Request, &Outcome),
-    ) -> (Result<Completed, Error>, u64) {
-        let start = self.now;
-        let mut op = self.clients[c].router.start(action, options, self.now);
-        let r = self.drive(c, &mut op, &mut hook);
-        (r, self.now - start)
-    }
-
-    /// Steps `op` of client `c` to completion.
-    pub fn drive(
-        &mut self,
-        c: usize,
-        op: &mut Operation,
-        hook: &mut dyn FnMut(&mut Cluster, &Request, &Outcome),
-    ) -> Result<Completed, Error> {
-        let mut steps = 0;
-        loop {
-            steps += 1;
-            assert!(steps < 100_000, "an operation that never ends");
-            match self.clients[c].router.step(op, self.now) {
-                Step::Done(r) => return r,
-                Step::Wait { until_ms } => {
-                    assert!(until_ms >= self.now, "a wait into the past: {until_ms} < {}", self.now);
-                    self.advance_to(until_ms, Some(c));
-                }
-                Step::Send(req) => {
-                    let topology = self.clients[c].router.topology();
-                    let seen: Vec<EndpointState> =
-                        (0..self.nodes.len()).map(|i| topology.state(EndpointId(i))).collect();
-                    let at = self.log.len();
-                    let outcome = self.send(c, &req);
-                    self.log[at].seen = seen;
-                    hook(self, &req, &outcome);
-                    self.clients[c].router.handle_outcome(op, self.now, outcome);
-                }
-            }
-        }
-    }
-
-    pub fn op(&mut self, c: usize, action: Action) -> Result<Completed, Error> {
-        self.call(c, action, CallOptions::default()).0
-    }
-
-    /// A write with a key of the test's choosing.
-    pub fn op_keyed(&mut self, c: usize, action: Action, key: &str) -> Result<Completed, Error> {
-        self.call(c, action, CallOptions { idempotency_key: Some(key.into()), ..Default::default() }).0
-    }
-
-    fn reachability(&self, c: usize, i: usize, timeout_ms: u64) -> Result<u64, (u64, Outcome)> {
-        let n = &self.nodes[i];
-        match n.state {
-            NodeState::Up => Ok(self.now + self.clients[c].latency[i].unwrap_or(n.latency_ms)),
-            NodeState::Down => Err((self.now + 1, Outcome::NetworkError("connection refused".into()))),
-            NodeState::Hung => Err((self.now + timeout_ms, Outcome::Timeout)),
-        }
-    }
-
-    pub fn answer_health(&self, c: usize, i: usize, req: &Request) -> (u64, Outcome) {
-        let arrive = match self.reachability(c, i, req.timeout_ms) {
-            Ok(t) => t,
-            Err(e) => return e,
-        };
-        let (status, body) = self.serve_get(i, req);
-        (arrive, respond(status, body))
-    }
-
-    /// Sends one request of client `c` and waits (on the virtual clock) for its outcome.
-    pub fn send(&mut self, c: usize, req: &Request) -> Outcome {
-        let (arrive, outcome) = self.answer(c, req);
-        self.advance_to(arrive, None);
-        outcome
-    }
-
-    pub fn answer(&mut self, c: usize, req: &Request) -> (u64, Outcome) {
-        let i = req.endpoint.0;
-        let mut entry = Received {
-            at_ms: self.now,
-            client: c,
-            node: i,
-            method: req.method,
-            path: req.path.clone(),
-            body: req.body.clone(),
-            status: None,
-            response: None,
-            applied: false,
-            dropped: false,
-            seen: Vec::new(),
-        };
-        let arrive = match self.reachability(c, i, req.timeout_ms) {
-            Ok(t) => t,
-            Err(e) => {
-                self.log.push(entry);
-                return e;
-            }
-        };
-        let (status, body, applied) = match req.method {
-            Method::Get => {
-                let (s, b) = self.serve_get(i, req);
-                (s, b, false)
-            }
-            Method::Post if req.path == format!("/{DB}/_bulk_docs") => self.bulk_docs(i, req),
-            _ => (405, error("method_not_allowed", "only GET and _bulk_docs are simulated"), false),
-        };
-        entry.status = Some(status);
-        entry.response = Some(body.clone());
-        entry.applied = applied;
-        let drop = req.method == Method::Post && self.nodes[i].drop_next_answer;
-        if drop {
-            self.nodes[i].drop_next_answer = false;
-            entry.dropped = true;
-        }
-        self.log.push(entry);
-        if drop {
-            return match self.nodes[i].after_drop.take() {
-                Some(NodeState::Hung) => {
-                    self.nodes[i].state = NodeState::Hung;
-                    (self.now + req.timeout_ms, Outcome::Timeout)
-                }
-                Some(state) => {
-                    self.nodes[i].state = state;
-                    (arrive, Outcome::NetworkError("connection reset".into()))
-                }
-                None => (arrive, Outcome::NetworkError("connection reset".into())),
-            };
-        }
-        (arrive, respond(status, body))
     }
 
     // ----- the CouchDB API -----
@@ -809,6 +600,76 @@ impl Cluster {
     }
 }
 
+impl ServerModel for CouchCluster {
+    /// Health checks are `GET /{db}`, not logged.
+    fn answer_health(&mut self, now: u64, from: PeerId, req: &Request) -> (u64, Outcome) {
+        let arrive = match self.reachability(now, from, req.endpoint.0, req.timeout_ms) {
+            Ok(t) => t,
+            Err(e) => return e,
+        };
+        let (status, body) = self.serve_get(req.endpoint.0, req);
+        (arrive, respond(status, body))
+    }
+
+    fn answer(&mut self, now: u64, from: Sender<'_>, req: &Request) -> (u64, Outcome) {
+        let i = req.endpoint.0;
+        let mut entry = Received {
+            at_ms: now,
+            client: from.peer,
+            node: i,
+            method: req.method,
+            path: req.path.clone(),
+            body: req.body.clone(),
+            status: None,
+            response: None,
+            applied: false,
+            dropped: false,
+            seen: from
+                .view
+                .map(|t| (0..self.nodes.len()).map(|i| t.state(EndpointId(i))).collect())
+                .unwrap_or_default(),
+        };
+        let arrive = match self.reachability(now, from.peer, i, req.timeout_ms) {
+            Ok(t) => t,
+            Err(e) => {
+                self.log.push(entry);
+                return e;
+            }
+        };
+        let (status, body, applied) = match req.method {
+            Method::Get => {
+                let (s, b) = self.serve_get(i, req);
+                (s, b, false)
+            }
+            Method::Post if req.path == format!("/{DB}/_bulk_docs") => self.bulk_docs(i, req),
+            _ => (405, error("method_not_allowed", "only GET and _bulk_docs are simulated"), false),
+        };
+        entry.status = Some(status);
+        entry.response = Some(body.clone());
+        entry.applied = applied;
+        let drop = req.method == Method::Post && self.nodes[i].drop_next_answer;
+        if drop {
+            self.nodes[i].drop_next_answer = false;
+            entry.dropped = true;
+        }
+        self.log.push(entry);
+        if drop {
+            return match self.nodes[i].after_drop.take() {
+                Some(NodeState::Hung) => {
+                    self.nodes[i].state = NodeState::Hung;
+                    (now + req.timeout_ms, Outcome::Timeout)
+                }
+                Some(state) => {
+                    self.nodes[i].state = state;
+                    (arrive, Outcome::NetworkError("connection reset".into()))
+                }
+                None => (arrive, Outcome::NetworkError("connection reset".into())),
+            };
+        }
+        (arrive, respond(status, body))
+    }
+}
+
 fn respond(status: u16, body: String) -> Outcome {
     Outcome::Response(Response { status, node: None, position: None, body })
 }
@@ -843,4 +704,23 @@ fn parse_query(q: &str) -> BTreeMap<String, String> {
             (percent_decode(k), percent_decode(v))
         })
         .collect()
+}
+
+// ----- clients in this cluster -----
+
+impl World<CouchCluster> {
+    /// Adds a router-level client (seeded by its index) of this cluster with `options` and per-node latencies
+    /// (`None`: the node's own); returns its index.
+    pub fn connect(&mut self, options: Value, latency: Vec<Option<u64>>) -> usize {
+        let c = self.routers.len();
+        let config = self.server.config(&options);
+        self.server.place(PeerId::Router(c), latency);
+        self.add_router(config, 42 + c as u64)
+    }
+
+    /// A client close to node `near` (2 ms) and far from the others (40 ms).
+    pub fn connect_near(&mut self, options: Value, near: usize) -> usize {
+        let latency = (0..self.nodes.len()).map(|i| Some(if i == near { 2 } else { 40 })).collect();
+        self.connect(options, latency)
+    }
 }

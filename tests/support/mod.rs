@@ -1,228 +1,307 @@
-//! One simulator harness for the per-call core (`core::client::Client`), generic over the server model:
-//! a virtual clock, requests answered by a simulated cluster after their latency, store operations carried out
-//! on a real `MemoryStore`, cross-tab locks granted at once, and the app's conflict function scripted by the
-//! test. It plays the executor's part (`src/wasm/executor.rs`) without a browser, deterministically.
+//! One simulator for the deterministic tests (quinn-proto's `Pair`, for our protocols), generic over the server
+//! model: a `World` holds a virtual clock, a simulated cluster (`ServerModel`: `sim::PgCluster`,
+//! `sim_couch::CouchCluster`) and its clients, and one loop (`run_until`) moves the clock from one due thing to
+//! the next, delivering every answer in flight in time order and polling every client's health checks and timers.
+//!
+//! Two kinds of clients share that clock. A router-level client (`RouterPeer`) is a bare `core::Router`: a test
+//! runs one call at a time through it (`call`, `call_with`), each request blocking the call until its answer
+//! arrives while the clock goes on for everyone else, and a waiting call wakes early when its router has an
+//! event (a topology change), as the executor wakes waiting operations. A call-level client (`ClientPeer`) is the
+//! per-call core (`core::client::Client`) with a real `MemoryStore`, cross-tab locks granted at once and the app's
+//! conflict function scripted by the test: this loop carries out its effects, playing the executor's part
+//! (`src/wasm/executor.rs`) without a browser. Nothing here is used by the SDK.
 
 #![allow(dead_code)]
 
-use std::collections::HashMap;
+mod peers;
 
-use replikit::cache::{MemoryStore, Store};
-use replikit::core::client::{
-    CallId, CallSpec, Client, ClientEvent, Effect, Env, Failure, Output, Platform, ResolverAnswer, ResolverInput,
-    Settings, StoreOp, Stored,
-};
+use std::ops::{Deref, DerefMut};
+
+use replikit::core::client::{CallId, CallSpec, Env, Failure, Output, Platform, Settings};
 use replikit::core::protocol::{Outcome, Request};
-use replikit::core::{Config, Error};
+use replikit::core::{Action, CallOptions, Completed, Config, EndpointId, Error, Operation, Router, Step, Topology};
 
-/// A simulated cluster: when a request's answer arrives, and what it is.
+use peers::Out;
+pub use peers::{ClientPeer, RouterPeer};
+
+/// Which client of the world sends a request: router-level clients and call-level clients are numbered apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum PeerId {
+    Router(usize),
+    Client(usize),
+}
+
+/// A request's sender, as the server model sees it.
+#[derive(Clone, Copy)]
+pub struct Sender<'a> {
+    pub peer: PeerId,
+    /// How the sender saw every endpoint when it sent the request, for the model's log; `None` for a request
+    /// the test sent itself.
+    pub view: Option<&'a Topology>,
+}
+
+/// A simulated cluster: when the answer to a request sent at `now_ms` arrives, and what it is.
 pub trait ServerModel {
-    fn answer(&mut self, now_ms: u64, request: &Request) -> (u64, Outcome);
-    fn answer_health(&mut self, now_ms: u64, request: &Request) -> (u64, Outcome);
+    fn answer(&mut self, now_ms: u64, from: Sender<'_>, request: &Request) -> (u64, Outcome);
+    fn answer_health(&mut self, now_ms: u64, from: PeerId, request: &Request) -> (u64, Outcome);
 }
 
-enum Pending {
-    Call(CallId),
-    Check { sent_ms: u64 },
+/// What an answer in flight answers.
+enum Awaits {
+    /// A router-level client's health check.
+    RouterCheck { router: usize, sent_ms: u64 },
+    /// A call-level client's health check.
+    ClientCheck { client: usize, sent_ms: u64 },
+    /// A request of a call-level client's call.
+    ClientCall { client: usize, call: CallId },
 }
 
-type Resolver = Box<dyn FnMut(&ResolverInput) -> ResolverAnswer>;
+struct InFlight {
+    arrives_ms: u64,
+    endpoint: EndpointId,
+    awaits: Awaits,
+    outcome: Outcome,
+}
 
-pub struct Harness<S: ServerModel> {
+/// A hook run after a request's outcome has arrived and before the router sees it.
+type Hook<'a, S> = dyn FnMut(&mut World<S>, &Request, &Outcome) + 'a;
+
+/// The clock, the cluster and its clients. Derefs to the server model, so `w.kill(0)` or `w.nodes[1]` reach it.
+pub struct World<S: ServerModel> {
     pub now: u64,
     pub server: S,
-    pub client: Client,
-    pub store: MemoryStore,
-    pub online: bool,
-    pub events: Vec<(u64, ClientEvent)>,
-    pub results: HashMap<CallId, (u64, Result<Output, Failure>)>,
-    /// Answers in flight: (arrival time, what it answers, the request, its outcome).
-    in_flight: Vec<(u64, Pending, Request, Outcome)>,
-    /// The app's conflict function, if the test gives one.
-    pub resolver: Option<Resolver>,
-    pub asked: Vec<ResolverInput>,
-    /// Make the next store operations fail (a broken disk).
-    pub store_fails: bool,
+    pub routers: Vec<RouterPeer>,
+    pub clients: Vec<ClientPeer>,
+    in_flight: Vec<InFlight>,
 }
 
-impl<S: ServerModel> Harness<S> {
-    /// A client of `config` with a memory store; `browser`: queued offline writes on unless the options say
-    /// otherwise.
-    pub fn new(server: S, config: Config, browser: bool) -> Harness<S> {
-        Self::on(server, config, Platform { browser, has_indexeddb: false, has_resolver: false })
+impl<S: ServerModel> Deref for World<S> {
+    type Target = S;
+
+    fn deref(&self) -> &S {
+        &self.server
+    }
+}
+
+impl<S: ServerModel> DerefMut for World<S> {
+    fn deref_mut(&mut self) -> &mut S {
+        &mut self.server
+    }
+}
+
+impl<S: ServerModel> World<S> {
+    /// The cluster at time 0, with no client yet.
+    pub fn new(server: S) -> World<S> {
+        World { now: 0, server, routers: Vec::new(), clients: Vec::new(), in_flight: Vec::new() }
     }
 
-    /// A client on `platform` (e.g. with a conflict function: `has_resolver`; set `resolver` to answer).
-    pub fn on(server: S, config: Config, platform: Platform) -> Harness<S> {
+    /// Adds a router-level client; returns its index (`PeerId::Router`).
+    pub fn add_router(&mut self, config: Config, seed: u64) -> usize {
+        self.routers.push(RouterPeer::new(Router::new(config, seed)));
+        self.routers.len() - 1
+    }
+
+    /// Adds a call-level client on `platform` (seed 42) with an empty memory store, opened and ready; returns
+    /// its index (`PeerId::Client`).
+    pub fn add_client(&mut self, config: Config, platform: Platform) -> usize {
         let settings = Settings::resolve(&config, platform).expect("settings");
-        Self::with_settings(server, config, settings)
+        self.add_client_with(config, settings)
     }
 
-    pub fn with_settings(server: S, config: Config, settings: Settings) -> Harness<S> {
-        let mut h = Harness {
-            now: 0,
-            server,
-            client: Client::new(config, settings, 42),
-            store: MemoryStore::new(),
-            online: true,
-            events: Vec::new(),
-            results: HashMap::new(),
-            in_flight: Vec::new(),
-            resolver: None,
-            asked: Vec::new(),
-            store_fails: false,
-        };
-        h.client.handle_opened(0, Ok(Vec::new()));
-        h.client.handle_ready();
-        h.pump();
-        h
+    pub fn add_client_with(&mut self, config: Config, settings: Settings) -> usize {
+        self.clients.push(ClientPeer::new(config, settings, self.now));
+        let k = self.clients.len() - 1;
+        self.pump(k);
+        k
     }
 
-    /// Starts a call now; returns its id (run the clock to finish it).
-    pub fn start(&mut self, spec: CallSpec) -> CallId {
-        let id = self.client.start_call(spec, Env { now_ms: self.now, online: self.online });
-        self.pump();
+    /// The last call-level client leaves (its answers in flight are dropped); returns it.
+    pub fn remove_client(&mut self) -> ClientPeer {
+        let peer = self.clients.pop().expect("a call-level client");
+        let k = self.clients.len();
+        self.in_flight.retain(|f| {
+            !matches!(f.awaits, Awaits::ClientCheck { client, .. } | Awaits::ClientCall { client, .. } if client == k)
+        });
+        peer
+    }
+
+    pub fn router(&self, c: usize) -> &Router {
+        &self.routers[c].router
+    }
+
+    // ----- the clock -----
+
+    /// The one loop: polls every client (health checks sent, events recorded, effects carried out), then stops if
+    /// `done` holds (true) or nothing is due by `limit` (false, the clock at `limit`); otherwise moves the clock
+    /// to the next answer or timer, delivers what has arrived by then in time order, and goes on.
+    pub fn run_until(&mut self, mut done: impl FnMut(&Self) -> bool, limit: u64) -> bool {
+        loop {
+            self.poll_routers();
+            for k in 0..self.clients.len() {
+                self.pump(k);
+            }
+            if done(self) {
+                return true;
+            }
+            let next = (self.in_flight.iter().map(|f| f.arrives_ms))
+                .chain(self.routers.iter().filter_map(|p| p.router.poll_timeout()))
+                .chain(self.clients.iter().filter_map(|p| p.client.poll_timeout()))
+                .filter(|&t| t <= limit)
+                .min();
+            let Some(next) = next else {
+                self.now = self.now.max(limit);
+                return false;
+            };
+            self.now = self.now.max(next);
+            self.deliver();
+            for peer in &mut self.clients {
+                peer.client.handle_timeout(self.now);
+            }
+        }
+    }
+
+    /// Runs the clock to `t`; with `wake`, stops early (returning true) once that router has something to tell,
+    /// the way the executor wakes waiting operations on a topology change.
+    pub fn advance_to(&mut self, t: u64, wake: Option<usize>) -> bool {
+        let told = wake.map(|c| (c, self.routers[c].events.len()));
+        self.run_until(|w| told.is_some_and(|(c, n)| w.routers[c].events.len() > n), t)
+    }
+
+    pub fn run_for(&mut self, ms: u64) {
+        let t = self.now + ms;
+        self.advance_to(t, None);
+    }
+
+    /// Health checks out and events in, for every router-level client.
+    fn poll_routers(&mut self) {
+        let now = self.now;
+        for (c, peer) in self.routers.iter_mut().enumerate() {
+            for request in peer.router.poll_health_checks(now) {
+                peer.health_checks.push((now, request.endpoint.0));
+                let (arrives_ms, outcome) = self.server.answer_health(now, PeerId::Router(c), &request);
+                let awaits = Awaits::RouterCheck { router: c, sent_ms: now };
+                self.in_flight.push(InFlight { arrives_ms, endpoint: request.endpoint, awaits, outcome });
+            }
+            while let Some(event) = peer.router.poll_event() {
+                peer.events.push((now, event));
+            }
+        }
+    }
+
+    /// Hands every answer that has arrived to its client, earliest first.
+    fn deliver(&mut self) {
+        let now = self.now;
+        let (mut due, rest): (Vec<_>, Vec<_>) = self.in_flight.drain(..).partition(|f| f.arrives_ms <= now);
+        self.in_flight = rest;
+        due.sort_by_key(|f| f.arrives_ms);
+        for f in due {
+            match f.awaits {
+                Awaits::RouterCheck { router, sent_ms } => {
+                    self.routers[router].router.handle_health(f.endpoint, now, (now - sent_ms) as f64, f.outcome)
+                }
+                Awaits::ClientCheck { client, sent_ms } => {
+                    self.clients[client].client.handle_health(f.endpoint, now, (now - sent_ms) as f64, f.outcome)
+                }
+                Awaits::ClientCall { client, call } => {
+                    self.clients[client].client.handle_response(call, now, f.outcome)
+                }
+            }
+        }
+    }
+
+    // ----- router-level calls -----
+
+    /// Runs one call of router `c` to completion; returns its result and how long it took.
+    pub fn call(&mut self, c: usize, action: Action, options: CallOptions) -> (Result<Completed, Error>, u64) {
+        self.call_with(c, action, options, |_, _, _| {})
+    }
+
+    /// As `call`, with `hook` run after each request's outcome has arrived and before the router sees it (to
+    /// kill a node between a write's read and its write, replicate before a retry, ...).
+    pub fn call_with(
+        &mut self,
+        c: usize,
+        action: Action,
+        options: CallOptions,
+        mut hook: impl FnMut(&mut World<S>, &Request, &Outcome),
+    ) -> (Result<Completed, Error>, u64) {
+        let start = self.now;
+        let mut op = self.routers[c].router.start(action, options, self.now);
+        let r = self.drive(c, &mut op, &mut hook);
+        (r, self.now - start)
+    }
+
+    pub fn op(&mut self, c: usize, action: Action) -> Result<Completed, Error> {
+        self.call(c, action, CallOptions::default()).0
+    }
+
+    /// Steps `op` of router `c` to completion.
+    fn drive(&mut self, c: usize, op: &mut Operation, hook: &mut Hook<'_, S>) -> Result<Completed, Error> {
+        for _ in 0..100_000 {
+            match self.routers[c].router.step(op, self.now) {
+                Step::Done(r) => return r,
+                Step::Wait { until_ms } => {
+                    assert!(until_ms >= self.now, "a wait into the past: {until_ms} < {}", self.now);
+                    self.advance_to(until_ms, Some(c));
+                }
+                Step::Send(request) => {
+                    let outcome = self.request(c, &request, true);
+                    hook(self, &request, &outcome);
+                    self.routers[c].router.handle_outcome(op, self.now, outcome);
+                }
+            }
+        }
+        panic!("an operation that never ends");
+    }
+
+    /// Sends one request as router `c` (outside any call) and waits, on the clock, for its outcome.
+    pub fn send(&mut self, c: usize, request: &Request) -> Outcome {
+        self.request(c, request, false)
+    }
+
+    fn request(&mut self, c: usize, request: &Request, in_call: bool) -> Outcome {
+        let from = Sender { peer: PeerId::Router(c), view: in_call.then(|| self.routers[c].router.topology()) };
+        let (arrives_ms, outcome) = self.server.answer(self.now, from, request);
+        self.advance_to(arrives_ms, None);
+        outcome
+    }
+
+    // ----- call-level calls -----
+
+    /// Starts a call of client `k` now; returns its id (run the clock to finish it).
+    pub fn start_spec(&mut self, k: usize, spec: CallSpec) -> CallId {
+        let peer = &mut self.clients[k];
+        let id = peer.client.start_call(spec, Env { now_ms: self.now, online: peer.online });
+        self.pump(k);
         id
     }
 
-    /// Runs a call to its end; returns its result and how long it took (virtual ms).
-    pub fn call(&mut self, spec: CallSpec) -> (Result<Output, Failure>, u64) {
+    /// Runs a call of client `k` to its end; returns its result and how long it took.
+    pub fn call_spec(&mut self, k: usize, spec: CallSpec) -> (Result<Output, Failure>, u64) {
         let start = self.now;
-        let id = self.start(spec);
-        self.run_until(|h| h.results.contains_key(&id), start + 600_000);
-        let (at, result) = self.results.remove(&id).expect("the call ended within 10 virtual minutes");
+        let id = self.start_spec(k, spec);
+        self.run_until(|w| w.clients[k].results.contains_key(&id), start + 600_000);
+        let (at, result) = self.clients[k].results.remove(&id).expect("the call ended within 10 virtual minutes");
         (result, at - start)
     }
 
-    /// Advances the clock by `ms`, delivering everything due.
-    pub fn run_for(&mut self, ms: u64) {
-        let until = self.now + ms;
-        self.run_until(|_| false, until);
-    }
-
-    /// Advances until `done` holds or the clock reaches `limit`.
-    pub fn run_until(&mut self, mut done: impl FnMut(&Self) -> bool, limit: u64) {
-        loop {
-            self.pump();
-            if done(self) {
-                return;
-            }
-            let next_answer = self.in_flight.iter().map(|p| p.0).min();
-            let next = [next_answer, self.client.poll_timeout()].into_iter().flatten().min();
-            let Some(next) = next.filter(|t| *t <= limit) else {
-                self.now = self.now.max(limit);
-                return;
+    /// Carries out every effect client `k` has (the executor's job); its requests go out, their answers in flight.
+    fn pump(&mut self, k: usize) {
+        let now = self.now;
+        while let Some(out) = self.clients[k].carry_out(now) {
+            let peer = &self.clients[k];
+            let (request, awaits, (arrives_ms, outcome)) = match out {
+                Out::Send { call, request } => {
+                    let from = Sender { peer: PeerId::Client(k), view: Some(peer.client.router().topology()) };
+                    let answer = self.server.answer(now, from, &request);
+                    (request, Awaits::ClientCall { client: k, call }, answer)
+                }
+                Out::Check(request) => {
+                    let answer = self.server.answer_health(now, PeerId::Client(k), &request);
+                    (request, Awaits::ClientCheck { client: k, sent_ms: now }, answer)
+                }
             };
-            self.now = self.now.max(next);
-            let now = self.now;
-            let (due, rest): (Vec<_>, Vec<_>) = self.in_flight.drain(..).partition(|p| p.0 <= now);
-            self.in_flight = rest;
-            for (_, pending, request, outcome) in due {
-                match pending {
-                    Pending::Call(call) => self.client.handle_response(call, now, outcome),
-                    Pending::Check { sent_ms } => {
-                        self.client.handle_health(request.endpoint, now, (now - sent_ms) as f64, outcome)
-                    }
-                }
-            }
-            self.client.handle_timeout(now);
+            self.in_flight.push(InFlight { arrives_ms, endpoint: request.endpoint, awaits, outcome });
         }
-    }
-
-    /// Carries out every effect the core has (the executor's job).
-    pub fn pump(&mut self) {
-        while let Some(effect) = self.client.poll_effect() {
-            let now = self.now;
-            match effect {
-                Effect::Send { call, request } => {
-                    let (at, outcome) = self.server.answer(now, &request);
-                    self.in_flight.push((at, Pending::Call(call), request, outcome));
-                }
-                Effect::Check(request) => {
-                    let (at, outcome) = self.server.answer_health(now, &request);
-                    self.in_flight.push((at, Pending::Check { sent_ms: now }, request, outcome));
-                }
-                Effect::Store { op: StoreOp::UseMemory, .. } => {
-                    self.store = MemoryStore::new();
-                    self.store_fails = false;
-                }
-                Effect::Store { token, op } => {
-                    let result = if self.store_fails {
-                        Err(Error::Storage { message: "the disk is broken".into() })
-                    } else {
-                        pollster::block_on(run(&self.store, &op))
-                    };
-                    self.client.handle_stored(token, now, result);
-                }
-                Effect::Emit(event) => self.events.push((now, event)),
-                Effect::Announce(_) => {}
-                Effect::AskResolver { call, input } => {
-                    self.asked.push(input.clone());
-                    let answer = match self.resolver.as_mut() {
-                        Some(f) => f(&input),
-                        None => Ok(None),
-                    };
-                    self.client.handle_resolver(call, now, answer);
-                }
-                Effect::Lock { call, .. } => self.client.handle_locked(call, now),
-                Effect::Unlock { .. } => {}
-                Effect::Complete { call, result } => {
-                    self.results.insert(call, (now, result));
-                }
-            }
-        }
-    }
-
-    /// The names of the events emitted so far, in order.
-    pub fn event_names(&self) -> Vec<&'static str> {
-        self.events.iter().map(|(_, e)| e.name()).collect()
-    }
-
-    pub fn outbox(&self) -> Vec<replikit::core::outbox::OutboxEntry> {
-        pollster::block_on(self.store.outbox()).expect("memory store")
-    }
-}
-
-async fn run(store: &MemoryStore, op: &StoreOp) -> Result<Stored, Error> {
-    match op {
-        StoreOp::PutEntry(e) => store.put_entry(e).await.map(|_| Stored::Done),
-        StoreOp::DeleteEntry { collection, id } => store.delete_entry(collection, id).await.map(|_| Stored::Done),
-        StoreOp::LoadOutbox => store.outbox().await.map(Stored::Outbox),
-        StoreOp::PutOutbox { entry, cached } => store.put_outbox(entry, cached.as_ref()).await.map(|_| Stored::Done),
-        StoreOp::DeleteOutbox { seq } => store.delete_outbox(*seq).await.map(|_| Stored::Done),
-        StoreOp::Clear => store.clear().await.map(|_| Stored::Done),
-        StoreOp::UseMemory => Ok(Stored::Done),
-    }
-}
-
-// ----- the two server models -----
-
-impl ServerModel for crate::sim::Sim {
-    fn answer(&mut self, now_ms: u64, request: &Request) -> (u64, Outcome) {
-        self.now = now_ms;
-        crate::sim::Sim::answer(self, request)
-    }
-
-    fn answer_health(&mut self, now_ms: u64, request: &Request) -> (u64, Outcome) {
-        self.now = now_ms;
-        crate::sim::Sim::answer_health(self, request.endpoint.0, request)
-    }
-}
-
-/// A CouchDB cluster as client `client` of it sees it (its latencies to each node).
-pub struct CouchFrom {
-    pub cluster: crate::sim_couch::Cluster,
-    pub client: usize,
-}
-
-impl ServerModel for CouchFrom {
-    fn answer(&mut self, now_ms: u64, request: &Request) -> (u64, Outcome) {
-        self.cluster.now = now_ms;
-        self.cluster.answer(self.client, request)
-    }
-
-    fn answer_health(&mut self, now_ms: u64, request: &Request) -> (u64, Outcome) {
-        self.cluster.now = now_ms;
-        self.cluster.answer_health(self.client, request.endpoint.0, request)
     }
 }
