@@ -177,3 +177,28 @@ test('a hidden tab stops health-checking and a visible one resumes at once', asy
   assert.ok((await count()) >= before + 3, 'every endpoint re-checked as soon as the tab is visible');
   await context.close();
 });
+
+test('close() closes the IndexedDB connection: another tab can upgrade the database at once', async () => {
+  const context = await browser.newContext();
+  const page = await openPage(context, 'closing');
+  await call(page, 'notes', 'create', { text: 'x' }, { id: 'c1' });
+  await page.evaluate(() => window.app.close());
+  // A version change is blocked while any connection stays open; after close() it must go through.
+  const outcome = await page.evaluate(
+    () =>
+      new Promise((resolve) => {
+        const req = indexedDB.open('closing', 1000);
+        const timer = setTimeout(() => resolve('timed out'), 3000);
+        req.onblocked = () => resolve('blocked');
+        req.onsuccess = () => {
+          clearTimeout(timer);
+          req.result.close();
+          resolve('upgraded');
+        };
+        req.onerror = () => resolve(`error: ${req.error}`);
+      }),
+  );
+  assert.equal(outcome, 'upgraded');
+  assert.deepEqual(page.errors, []);
+  await context.close();
+});

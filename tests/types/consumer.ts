@@ -143,6 +143,13 @@ export async function main(): Promise<void> {
     topology: 'multi-primary',
     database: 'app',
     endpoints: [{ url: 'http://a', tags: { region: 'eu' } }],
+    readPreference: { mode: 'nearest', tagSets: [{}] },
+  });
+  // @ts-expect-error tag sets do not apply to multi-primary reads (the session's node is read)
+  await createClient({
+    topology: 'multi-primary',
+    database: 'app',
+    endpoints: [{ url: 'http://a' }],
     readPreference: { mode: 'nearest', tagSets: [{ region: 'eu' }] },
   });
   // @ts-expect-error a multi-primary cluster reads from the nearest node only
