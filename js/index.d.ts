@@ -519,15 +519,18 @@ export interface Client {
   /** The queued offline writes, oldest first. */
   pendingWrites(): Promise<PendingWrite[]>;
   /**
-   * Syncs the outbox now. Resolves when it is empty; rejects with the first write that failed for good. While
-   * no primary is reachable it keeps waiting.
+   * Syncs the outbox now. Resolves when it is empty; rejects with the first write that failed for good after
+   * the call began (a `syncFailed` before it is not this call's). While no primary is reachable it keeps waiting.
    */
   flush(): Promise<void>;
-  /** Removes every cached document and queued write, here and in IndexedDB (a user logging out). */
+  /** Removes every cached document and queued write, here and in IndexedDB (a user logging out: before `close()`). */
   clearCache(): Promise<void>;
   /** Listeners subscribed to `event`. */
   listenerCount(event: ClientEvent): number;
-  /** Stops timers and in-flight work; later calls reject with `aborted`. */
+  /**
+   * Stops timers and in-flight work, and closes the IndexedDB connection (another tab may upgrade the database);
+   * pending and later calls, `clearCache()` and `pendingWrites()` included, reject with `aborted`.
+   */
   close(): Promise<void>;
 }
 

@@ -302,3 +302,84 @@ fn a_read_with_every_endpoint_unknown_and_a_404_non_gateway_fails_with_not_a_gat
     assert_ne!(f.error.code(), "not_found", "a 404 from a non-gateway is not a missing document");
     assert!(f.causes.iter().any(|c| c.code == "not_a_gateway" || c.code == "protocol"), "{:?}", f.causes);
 }
+
+fn go_online(h: &mut World<PgCluster>) {
+    h.clients[0].online = true;
+    let now = h.now;
+    h.clients[0].client.set_online(true, now);
+    h.pump_all();
+}
+
+fn count(h: &World<PgCluster>, name: &str) -> usize {
+    h.clients[0].event_names().iter().filter(|n| **n == name).count()
+}
+
+#[test]
+fn a_write_queued_while_the_flush_sends_the_one_before_keeps_its_cache_entry_until_it_syncs() {
+    let mut h = cluster(json!({}));
+    h.clients[0].online = false;
+    doc(h.call_spec(0, write(WriteKind::Create, "a", Some(json!({"v": 1})), None)).0);
+    go_online(&mut h); // the flush sends the create now
+    let second = doc(h.call_spec(0, write(WriteKind::Update, "a", Some(json!({"e2": true})), None)).0);
+    assert!(second.pending, "queued behind the create in flight");
+    h.run_until(|w| count(w, "synced") == 1, h.now + 1000);
+    let cached = doc(h.call_spec(0, get("a", Some(ReadPolicy::CacheOnly))).0);
+    assert!(cached.pending, "the update is still queued: the cache must not show the server's older copy");
+    assert_eq!(cached.doc.data, data(json!({"v": 1, "e2": true})));
+    h.run_for(1000);
+    assert_eq!(on_server(&h, "a").unwrap()["data"], json!({"v": 1, "e2": true}));
+    assert!(!doc(h.call_spec(0, get("a", Some(ReadPolicy::CacheOnly))).0).pending);
+}
+
+#[test]
+fn db_flush_joining_a_running_flush_answers_for_what_happens_after_it_joined() {
+    let mut h = cluster(json!({}));
+    doc(h.call_spec(0, write(WriteKind::Create, "taken", Some(json!({})), None)).0);
+    h.clients[0].online = false;
+    for id in ["taken", "b", "c"] {
+        // "taken" exists on the server: its queued create fails for good (already_exists).
+        doc(h.call_spec(0, write(WriteKind::Create, id, Some(json!({})), None)).0);
+    }
+    go_online(&mut h);
+    h.run_until(|w| count(w, "syncFailed") == 1, h.now + 1000);
+    assert_eq!(h.clients[0].outbox().len(), 2, "b and c still to go");
+    let (r, _) = h.call_spec(0, CallSpec::Flush);
+    assert!(matches!(r, Ok(Output::Nothing)), "the failure before it joined is not this call's: {r:?}");
+    assert!(on_server(&h, "b").is_some() && on_server(&h, "c").is_some());
+}
+
+#[test]
+fn a_lock_granted_to_a_flush_that_is_gone_is_released_at_once() {
+    let mut h = cluster(json!({}));
+    let now = h.now;
+    let stray = replikit::core::client::CallId(9999);
+    h.clients[0].client.handle_locked(stray, now);
+    let effects: Vec<_> = std::iter::from_fn(|| h.clients[0].client.poll_effect()).collect();
+    assert!(effects.contains(&replikit::core::client::Effect::Unlock { call: stray }), "{effects:?}");
+}
+
+#[test]
+fn an_answer_of_the_conflict_function_nobody_asked_for_is_ignored() {
+    let mut h = cluster(json!({}));
+    doc(h.call_spec(0, write(WriteKind::Create, "a", Some(json!({"v": 1})), None)).0);
+    let read = h.start_spec(0, get("a", Some(ReadPolicy::NetworkOnly)));
+    let now = h.now;
+    h.clients[0].client.handle_resolver(read, now, Ok(Some(data(json!({"x": 1})))));
+    h.run_until(|w| w.clients[0].results.contains_key(&read), h.now + 1000);
+    let d = doc(h.clients[0].results.remove(&read).unwrap().1);
+    assert_eq!(d.doc.data, data(json!({"v": 1})), "the read went on as if nothing came");
+}
+
+#[test]
+fn a_store_that_fails_to_read_is_reported_but_kept() {
+    let config = Config::from_json(json!({ "primary": url(0), "replicas": [url(1)] })).unwrap();
+    let platform = Platform { browser: true, has_indexeddb: true, has_resolver: false };
+    let settings = replikit::core::client::Settings::resolve(&config, platform).unwrap();
+    let mut h = World::new(PgCluster::new(1));
+    h.add_client_with(config, settings);
+    h.clients[0].store_fails = true;
+    let (r, _) = h.call_spec(0, CallSpec::PendingWrites);
+    assert!(matches!(r, Ok(Output::Pending(ref l)) if l.is_empty()), "{r:?}");
+    assert_eq!(count(&h, "storageError"), 1);
+    assert!(h.clients[0].store_fails, "no switch to a memory store for a failed read");
+}

@@ -64,9 +64,10 @@ async fn create(options: JsValue) -> Result<Client, Error> {
     let mut core = Core::new(config, settings.clone(), seed);
     let tab = core.new_id(now_ms());
     let (store, loaded) = open_store(&settings).await;
-    let tabs = matches!(store, AnyStore::IndexedDb(_)).then(|| Tabs::open(&settings.name, tab)).flatten();
+    let persistent = matches!(store, AnyStore::IndexedDb(_));
+    let tabs = persistent.then(|| Tabs::open(&settings.name, tab)).flatten();
     let executor = Executor::new(core, fetch, store, resolver);
-    executor.start(loaded, tabs);
+    executor.start(persistent, loaded, tabs);
     Ok(Client { executor })
 }
 

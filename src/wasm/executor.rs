@@ -47,6 +47,8 @@ pub struct Executor {
     listeners: RefCell<Vec<Listener>>,
     next_listener: Cell<u32>,
     calls: RefCell<HashMap<CallId, Settle>>,
+    /// The app's `AbortSignal` of a call, and the listener this client added to it (removed when the call ends).
+    signals: RefCell<HashMap<CallId, (AbortSignal, JsValue)>>,
     locks: RefCell<HashMap<CallId, Function>>,
     in_flight: InFlight,
     closed: Cell<bool>,
@@ -66,6 +68,7 @@ impl Executor {
             listeners: RefCell::new(Vec::new()),
             next_listener: Cell::new(1),
             calls: RefCell::new(HashMap::new()),
+            signals: RefCell::new(HashMap::new()),
             locks: RefCell::new(HashMap::new()),
             in_flight: InFlight::default(),
             closed: Cell::new(false),
@@ -94,6 +97,7 @@ impl Executor {
     /// visibility changes are forwarded, and the first health checks go out.
     pub fn start(
         self: &Rc<Self>,
+        persistent: bool,
         loaded: Result<Vec<crate::core::cache::Entry>, crate::core::Error>,
         tabs: Option<Tabs>,
     ) {
@@ -108,7 +112,7 @@ impl Executor {
         }
         *self.tabs.borrow_mut() = tabs;
         self.watch_browser();
-        self.core.borrow_mut().handle_opened(now_ms(), loaded);
+        self.core.borrow_mut().handle_opened(now_ms(), persistent, loaded);
         self.pump();
         // What failed before the app could subscribe is reported on the next turn.
         let weak = Rc::downgrade(self);
@@ -123,27 +127,30 @@ impl Executor {
 
     /// Runs one call to its end: resolves with its output as JS, or rejects with a `ReplikitError`.
     pub async fn call(self: &Rc<Self>, spec: CallSpec, signal: Option<AbortSignal>) -> Result<JsValue, JsValue> {
+        if signal.as_ref().is_some_and(|s| s.aborted()) {
+            // Nothing starts: no request goes out and nothing is queued.
+            return Err(super::errors::to_js(&crate::core::Error::Aborted {
+                message: "the operation was aborted".into(),
+            }));
+        }
         let mut settle = None;
         let promise = Promise::new(&mut |resolve, reject| settle = Some((resolve, reject)));
         let env = Env { now_ms: now_ms(), online: !super::js::browser_offline() };
         let id = self.core.borrow_mut().start_call(spec, env);
         self.calls.borrow_mut().insert(id, settle.expect("set by Promise::new"));
-        if let Some(signal) = &signal {
-            if signal.aborted() {
-                self.core.borrow_mut().cancel(id, now_ms());
-            } else {
-                let weak = Rc::downgrade(self);
-                let on_abort = Closure::once_into_js(move || {
-                    if let Some(x) = weak.upgrade() {
-                        x.core.borrow_mut().cancel(id, now_ms());
-                        x.pump();
-                    }
-                });
-                let options = super::js::object(&[("once", JsValue::TRUE)]);
-                if let Some(add) = get(signal, "addEventListener").dyn_ref::<Function>() {
-                    let _ = add.call3(signal, &"abort".into(), &on_abort, &options);
+        if let Some(signal) = signal {
+            let weak = Rc::downgrade(self);
+            let on_abort = Closure::once_into_js(move || {
+                if let Some(x) = weak.upgrade() {
+                    x.core.borrow_mut().cancel(id, now_ms());
+                    x.pump();
                 }
+            });
+            let options = super::js::object(&[("once", JsValue::TRUE)]);
+            if let Some(add) = get(&signal, "addEventListener").dyn_ref::<Function>() {
+                let _ = add.call3(&signal, &"abort".into(), &on_abort, &options);
             }
+            self.signals.borrow_mut().insert(id, (signal, on_abort));
         }
         self.pump();
         JsFuture::from(promise).await
@@ -165,9 +172,11 @@ impl Executor {
         match effect {
             Effect::Send { call, request } => {
                 let x = self.clone();
+                // The app's signal aborts the request itself, not only the call.
+                let signal = self.signals.borrow().get(&call).map(|(s, _)| s.clone());
                 spawn_local(async move {
                     let url = x.core.borrow().router().topology().url(request.endpoint).to_string();
-                    let sent = send(&x.fetch, &url, &request, None, &x.in_flight).await;
+                    let sent = send(&x.fetch, &url, &request, signal.as_ref(), &x.in_flight).await;
                     match sent {
                         Ok((outcome, _)) => x.core.borrow_mut().handle_response(call, now_ms(), outcome),
                         Err(Interrupted::Aborted) => x.core.borrow_mut().cancel(call, now_ms()),
@@ -231,6 +240,11 @@ impl Executor {
                 }
             }
             Effect::Complete { call, result } => {
+                if let Some((signal, listener)) = self.signals.borrow_mut().remove(&call) {
+                    if let Some(remove) = get(&signal, "removeEventListener").dyn_ref::<Function>() {
+                        let _ = remove.call2(&signal, &"abort".into(), &listener);
+                    }
+                }
                 let Some((resolve, reject)) = self.calls.borrow_mut().remove(&call) else { return };
                 let _ = match result {
                     Ok(output) => resolve.call1(&JsValue::UNDEFINED, &output_to_js(output)),

@@ -120,3 +120,26 @@ test('a URL nobody listens on and a server that is not a gateway fail with cause
     await new Promise((r) => other.close(r));
   }
 });
+
+test('an aborted call sends nothing and queues nothing; aborting one in flight rejects it with aborted', async () => {
+  const db = await replikit.createClient({
+    primary: cluster.endpoints[0],
+    replicas: cluster.endpoints.slice(1),
+    offline: { queueWrites: true },
+  });
+  try {
+    const todos = db.collection('todos');
+    const aborted = AbortSignal.abort();
+    await assert.rejects(todos.create({ x: 1 }, { id: 'never', signal: aborted }), { code: 'aborted' });
+    await sleep(200);
+    assert.equal((await fetch(`${cluster.endpoints[0]}/v1/c/todos/never`)).status, 404, 'nothing was sent');
+    assert.equal((await db.pendingWrites()).length, 0, 'nothing was queued');
+    const controller = new AbortController();
+    const read = todos.get('t0', { signal: controller.signal, readPolicy: 'network-only' });
+    controller.abort();
+    await assert.rejects(read, { code: 'aborted' });
+    assert.ok(await todos.get('t0', { readPolicy: 'network-only' }), 'the client goes on');
+  } finally {
+    await db.close();
+  }
+});

@@ -285,6 +285,13 @@ impl<S: ServerModel> World<S> {
         (result, at - start)
     }
 
+    /// Carries out every client's effects now (after a test fed a client an input directly).
+    pub fn pump_all(&mut self) {
+        for k in 0..self.clients.len() {
+            self.pump(k);
+        }
+    }
+
     /// Carries out every effect client `k` has (the executor's job); its requests go out, their answers in flight.
     fn pump(&mut self, k: usize) {
         let now = self.now;

@@ -51,7 +51,7 @@ impl ClientPeer {
     /// A client of `config` with an empty memory store, opened and ready at `now_ms`.
     pub(super) fn new(config: Config, settings: Settings, now_ms: u64) -> ClientPeer {
         let mut client = Client::new(config, settings, 42);
-        client.handle_opened(now_ms, Ok(Vec::new()));
+        client.handle_opened(now_ms, true, Ok(Vec::new())); // the memory store stands in for a persistent one
         client.handle_ready();
         ClientPeer {
             client,

@@ -140,6 +140,9 @@ impl Client {
         if let Some(call) = waiter {
             self.store_waiters.insert(token, call);
         }
+        if op == StoreOp::LoadOutbox {
+            self.store_reads.insert(token);
+        }
         self.effects.push_back(Effect::Store { token, op });
     }
 
@@ -148,12 +151,17 @@ impl Client {
         self.calls.insert(id, call);
     }
 
-    /// The store failed: switch to memory (reads go on, queued writes stay in memory) and tell the app once.
+    /// A write to the store failed: switch to memory (reads go on, queued writes stay in memory) and tell the app.
     pub(super) fn storage_failed(&mut self, error: Error) {
         if self.persistent {
             self.persistent = false;
             self.effects.push_back(Effect::Store { token: StoreToken(0), op: StoreOp::UseMemory });
         }
+        self.report_storage_error(error);
+    }
+
+    /// Tells the app of a store error (held until it could subscribe).
+    pub(super) fn report_storage_error(&mut self, error: Error) {
         match self.held_errors.as_mut() {
             Some(held) => held.push(error),
             None => self.effects.push_back(Effect::Emit(ClientEvent::StorageError(error))),
@@ -169,7 +177,7 @@ impl Client {
     }
 
     pub(super) fn new_call(kind: Kind, internal: bool) -> Call {
-        Call { kind, op: None, sending: false, wake_at: None, internal }
+        Call { kind, op: None, sending: false, wake_at: None, internal, asking: false }
     }
 }
 

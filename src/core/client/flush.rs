@@ -22,7 +22,15 @@ pub struct FlushCall {
     /// The outbox as last read, oldest first.
     outbox: Vec<OutboxEntry>,
     stage: Stage,
-    first_failure: Option<Failure>,
+    /// Writes that failed for good during this flush, in order (a `db.flush()` that joined later sees only
+    /// those after it joined).
+    failures: Vec<Failure>,
+}
+
+impl FlushCall {
+    pub(super) fn is_locking(&self) -> bool {
+        matches!(self.stage, Stage::Locking)
+    }
 }
 
 #[derive(Debug, Default)]
@@ -32,8 +40,11 @@ enum Stage {
     Loading,
     /// The head entry's write is out.
     Sending,
-    /// Removing the head entry from the store; then do what `After` says.
+    /// Removing the head entry from the store; then reading the outbox again.
     Removing(After),
+    /// Reading the outbox after the head entry was removed; then do what `After` says (whether another write to
+    /// the same document is queued is known only now: it may have been queued while the head was being sent).
+    Reloading(After),
     /// Storing the re-made write a conflict resolution chose.
     Replacing,
     /// Asking the app's function about the head entry's conflict with `current`.
@@ -66,14 +77,17 @@ impl Client {
 
     /// `db.flush()`: waits for the running flush (or starts one).
     pub(super) fn start_flush_all(&mut self, id: CallId, now_ms: u64) {
-        self.park(id, Self::new_call(Kind::FlushAll, false));
-        self.flush_waiters.push(id);
-        self.start_flush(now_ms);
+        self.retry_flush_all(id, Self::new_call(Kind::FlushAll, false), now_ms);
     }
 
+    /// Joins the running flush (only the failures from now on are this call's) or starts one.
     pub(super) fn retry_flush_all(&mut self, id: CallId, call: Call, now_ms: u64) {
         self.park(id, call);
-        self.flush_waiters.push(id);
+        let joined = match self.flushing.and_then(|f| self.calls.get(&f)).map(|c| &c.kind) {
+            Some(Kind::Flush(f)) => f.failures.len(),
+            _ => 0,
+        };
+        self.flush_waiters.push((id, joined));
         self.start_flush(now_ms);
     }
 
@@ -102,9 +116,20 @@ impl Client {
                 self.flush_next(id, call, now_ms);
             }
             Stage::Removing(after) => {
+                f.stage = Stage::Reloading(after);
+                self.store(StoreOp::LoadOutbox, Some(id));
+                self.park(id, call);
+            }
+            Stage::Reloading(after) => {
                 let (_, entry) = Self::head(&mut call);
-                self.after_removed(id, &mut call, entry, after, now_ms);
-                self.flush_load(id, call);
+                let fresh = match result {
+                    Ok(Stored::Outbox(list)) => list,
+                    _ => Vec::new(),
+                };
+                self.after_removed(&mut call, entry, &fresh, after, now_ms);
+                let Kind::Flush(f) = &mut call.kind else { return };
+                f.outbox = fresh;
+                self.flush_next(id, call, now_ms);
             }
             Stage::Replacing => self.flush_load(id, call),
             other => {
@@ -118,8 +143,8 @@ impl Client {
     fn flush_next(&mut self, id: CallId, mut call: Call, now_ms: u64) {
         let Kind::Flush(f) = &mut call.kind else { return };
         let Some(entry) = f.outbox.first() else {
-            let result = f.first_failure.take().map_or(Ok(true), Err);
-            return self.end_flush(id, result, now_ms);
+            let failures = std::mem::take(&mut f.failures);
+            return self.end_flush(id, true, failures, now_ms);
         };
         let action = match entry.action() {
             Ok(a) => a,
@@ -154,6 +179,7 @@ impl Client {
                         let input = ResolverInput::Outbox { local, remote: current.clone(), base: entry.base.clone() };
                         f.stage = Stage::Asking { current };
                         self.effects.push_back(Effect::AskResolver { call: id, input });
+                        call.asking = true;
                         self.park(id, call);
                     }
                     resolution => self.apply_resolution(id, call, entry, current, resolution),
@@ -161,8 +187,8 @@ impl Client {
             }
             // No endpoint takes it now: the rest waits for the next flush.
             Err(failure) if should_queue(&failure.error) => {
-                let result = f.first_failure.take().map_or(Ok(false), Err);
-                self.end_flush(id, result, now_ms);
+                let failures = std::mem::take(&mut f.failures);
+                self.end_flush(id, false, failures, now_ms);
             }
             Err(failure) => self.remove_head(id, call, After::Failed(failure)),
         }
@@ -216,9 +242,16 @@ impl Client {
 
     /// The head entry is out of the store: make the cache show the server's version (unless another write to the
     /// document is still queued) and tell the app.
-    fn after_removed(&mut self, _id: CallId, call: &mut Call, entry: OutboxEntry, after: After, now_ms: u64) {
+    fn after_removed(
+        &mut self,
+        call: &mut Call,
+        entry: OutboxEntry,
+        outbox: &[OutboxEntry],
+        after: After,
+        now_ms: u64,
+    ) {
         let Kind::Flush(f) = &mut call.kind else { return };
-        let still_pending = f.outbox.iter().skip(1).any(|e| e.collection == entry.collection && e.id == entry.id);
+        let still_pending = outbox.iter().any(|e| e.collection == entry.collection && e.id == entry.id);
         match after {
             After::Synced { doc, endpoint } => {
                 if !still_pending {
@@ -237,9 +270,7 @@ impl Client {
                     // What the cache shows was never accepted: forget it, so the next read asks an endpoint.
                     self.remove(&entry.collection, &entry.id, true);
                 }
-                if f.first_failure.is_none() {
-                    f.first_failure = Some(failure.clone());
-                }
+                f.failures.push(failure.clone());
                 self.effects.push_back(Effect::Emit(ClientEvent::SyncFailed { entry, failure }));
             }
         }
@@ -262,26 +293,21 @@ impl Client {
         }
     }
 
-    /// The flush is over: `Ok(true)` the outbox is empty, `Ok(false)` no endpoint took its writes now, `Err` the
-    /// first write that failed for good. `db.flush()` calls resolve, reject, or look again later.
-    fn end_flush(&mut self, id: CallId, result: Result<bool, Failure>, now_ms: u64) {
+    /// The flush is over: `empty` the outbox is (else no endpoint took its writes now), with the writes that failed
+    /// for good. A `db.flush()` rejects with the first failure since it joined, resolves if the outbox is empty, or
+    /// looks again later.
+    fn end_flush(&mut self, id: CallId, empty: bool, failures: Vec<Failure>, now_ms: u64) {
         self.effects.push_back(Effect::Unlock { call: id });
         self.flushing = None;
-        for waiter in std::mem::take(&mut self.flush_waiters) {
-            match &result {
-                Ok(true) => {
-                    self.calls.remove(&waiter);
-                    self.complete(waiter, Ok(Output::Nothing));
-                }
-                Err(f) => {
-                    self.calls.remove(&waiter);
-                    self.fail(waiter, f.clone());
-                }
-                Ok(false) => {
-                    if let Some(c) = self.calls.get_mut(&waiter) {
-                        c.wake_at = Some(now_ms + FLUSH_RETRY_MS);
-                    }
-                }
+        for (waiter, joined) in std::mem::take(&mut self.flush_waiters) {
+            if let Some(f) = failures.get(joined) {
+                self.calls.remove(&waiter);
+                self.fail(waiter, f.clone());
+            } else if empty {
+                self.calls.remove(&waiter);
+                self.complete(waiter, Ok(Output::Nothing));
+            } else if let Some(c) = self.calls.get_mut(&waiter) {
+                c.wake_at = Some(now_ms + FLUSH_RETRY_MS);
             }
         }
     }

@@ -28,7 +28,7 @@ mod local;
 mod read;
 mod write;
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 pub use effect::{
     Cause, ChangeSource, ClientEvent, Effect, Failure, OutboxResolution, Output, PageOut, ResolverAnswer,
@@ -104,6 +104,8 @@ struct Call {
     wake_at: Option<u64>,
     /// Started by the core itself (a background revalidation or flush): nobody awaits it.
     internal: bool,
+    /// The app's conflict function was asked for it (only then does `handle_resolver` apply).
+    asking: bool,
 }
 
 #[derive(Debug)]
@@ -131,10 +133,13 @@ pub struct Client {
     next_call: u64,
     next_token: u64,
     store_waiters: HashMap<StoreToken, CallId>,
+    /// Store operations in flight that only read.
+    store_reads: HashSet<StoreToken>,
     effects: VecDeque<Effect>,
     /// The flush running now (one at a time), and the `db.flush()` calls waiting for its result.
     flushing: Option<CallId>,
-    flush_waiters: Vec<CallId>,
+    /// (call, how many failures the flush had when it joined).
+    flush_waiters: Vec<(CallId, usize)>,
     /// Errors of the store before the app could subscribe (reported by `handle_ready`).
     held_errors: Option<Vec<Error>>,
     last_seq: u64,
@@ -154,6 +159,7 @@ impl Client {
             next_call: 1,
             next_token: 1,
             store_waiters: HashMap::new(),
+            store_reads: HashSet::new(),
             effects: VecDeque::new(),
             flushing: None,
             flush_waiters: Vec::new(),
@@ -213,12 +219,18 @@ impl Client {
     }
 
     /// The app gave up on `call` (its `AbortSignal`): it rejects with `aborted` now.
+    /// A write already being put in the outbox is not cancelled: it is queued, and the call resolves as such
+    /// (rejecting it would make the app write it again).
     pub fn cancel(&mut self, call: CallId, now_ms: u64) {
+        let queueing = self.calls.get(&call).is_some_and(|c| matches!(&c.kind, Kind::Write(w) if w.is_queueing()));
+        if queueing {
+            return self.after_input(now_ms);
+        }
         if let Some(mut c) = self.calls.remove(&call) {
             if let Some(op) = c.op.as_mut() {
                 self.router.abandon(op);
             }
-            self.flush_waiters.retain(|w| *w != call);
+            self.flush_waiters.retain(|(w, _)| *w != call);
             if !c.internal {
                 self.fail(call, Error::Aborted { message: "the operation was aborted".into() }.into());
             }
@@ -261,13 +273,15 @@ impl Client {
 
     // ----- inputs -----
 
-    /// The store opened (with the entries it holds) or failed to (the client goes on with a memory store).
-    pub fn handle_opened(&mut self, now_ms: u64, loaded: Result<Vec<Entry>, Error>) {
-        self.persistent = self.settings.store == super::types::StoreKind::IndexedDb;
+    /// The store opened (`persistent`: the IndexedDB asked for; false: it could not be opened and the executor uses
+    /// a memory store) and gave its entries, or could not read them (reported; the store stays in use, so writes
+    /// queued before a reload still sync).
+    pub fn handle_opened(&mut self, now_ms: u64, persistent: bool, loaded: Result<Vec<Entry>, Error>) {
+        self.persistent = persistent && self.settings.store == super::types::StoreKind::IndexedDb;
         match loaded {
             Ok(entries) if self.cache_enabled() => entries.into_iter().for_each(|e| self.cache.put(e)),
             Ok(_) => {}
-            Err(e) => self.storage_failed(e),
+            Err(e) => self.report_storage_error(e),
         }
         self.cache.take_evicted();
         self.start_flush(now_ms); // writes queued before a reload
@@ -301,7 +315,9 @@ impl Client {
 
     /// What a store operation gave. A failure switches the client to a memory store and is reported once.
     pub fn handle_stored(&mut self, token: StoreToken, now_ms: u64, result: Result<Stored, Error>) {
-        let result = result.map_err(|e| self.storage_failed(e));
+        // A failed read is reported; a failed write means the store cannot be trusted to keep what it is given.
+        let read = self.store_reads.remove(&token);
+        let result = result.map_err(|e| if read { self.report_storage_error(e) } else { self.storage_failed(e) });
         if let Some(call) = self.store_waiters.remove(&token) {
             if let Some(c) = self.calls.remove(&call) {
                 self.on_stored(call, c, result, now_ms);
@@ -312,7 +328,9 @@ impl Client {
 
     /// The app's conflict function answered for `call`.
     pub fn handle_resolver(&mut self, call: CallId, now_ms: u64, answer: ResolverAnswer) {
-        if let Some(c) = self.calls.remove(&call) {
+        let asked = self.calls.get(&call).is_some_and(|c| c.asking);
+        if let Some(mut c) = asked.then(|| self.calls.remove(&call)).flatten() {
+            c.asking = false;
             match c.kind {
                 Kind::Flush(_) => self.flush_resolved(call, c, answer, now_ms),
                 _ => self.settle_resolved(call, c, answer, now_ms),
@@ -321,10 +339,13 @@ impl Client {
         self.after_input(now_ms);
     }
 
-    /// The cross-tab lock `Effect::Lock` asked for is held (or cannot be had here: run without it).
+    /// The cross-tab lock `Effect::Lock` asked for is held (or cannot be had here: run without it). A lock that
+    /// nobody waits for any more (the client was closed meanwhile) is released at once.
     pub fn handle_locked(&mut self, call: CallId, now_ms: u64) {
-        if let Some(c) = self.calls.remove(&call) {
-            self.flush_load(call, c);
+        let waiting = self.calls.get(&call).is_some_and(|c| matches!(&c.kind, Kind::Flush(f) if f.is_locking()));
+        match waiting.then(|| self.calls.remove(&call)).flatten() {
+            Some(c) => self.flush_load(call, c),
+            None => self.effects.push_back(Effect::Unlock { call }),
         }
         self.after_input(now_ms);
     }

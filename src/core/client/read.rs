@@ -294,6 +294,7 @@ impl Client {
                     versions: settle.versions.clone(),
                 };
                 self.effects.push_back(Effect::AskResolver { call: id, input });
+                call.asking = true;
                 self.park(id, call);
             }
         }

@@ -34,6 +34,13 @@ pub struct WriteCall {
     retried: bool,
 }
 
+impl WriteCall {
+    /// Being put in the outbox (its store operation is out).
+    pub(super) fn is_queueing(&self) -> bool {
+        self.queued.is_some()
+    }
+}
+
 impl Client {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn start_write(
