@@ -14,6 +14,14 @@ if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   rustup target add wasm32-unknown-unknown
 fi
 
+# rustfmt and clippy: npm test's lint layer (cargo fmt --check, cargo clippy -D warnings).
+for component in rustfmt clippy; do
+  if ! rustup component list --installed | grep -q "^$component"; then
+    say "installing the Rust component $component (the lint layer of npm test)"
+    rustup component add "$component"
+  fi
+done
+
 # wasm-bindgen CLI: must be exactly the version of the wasm-bindgen crate in Cargo.lock.
 if [ ! -f Cargo.lock ]; then cargo generate-lockfile; fi
 want=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
