@@ -383,3 +383,31 @@ fn a_store_that_fails_to_read_is_reported_but_kept() {
     assert_eq!(count(&h, "storageError"), 1);
     assert!(h.clients[0].store_fails, "no switch to a memory store for a failed read");
 }
+
+#[test]
+fn ids_and_idempotency_keys_come_from_the_calls_random_bytes_not_the_endpoint_picker() {
+    let mut h = cluster(json!({}));
+    let mut random = [0u8; 20];
+    random.iter_mut().enumerate().for_each(|(i, b)| *b = i as u8 * 13);
+    let spec = CallSpec::Write {
+        kind: WriteKind::Create,
+        collection: todos(),
+        id: None,
+        data: Some(data(json!({}))),
+        if_version: None,
+        durability: None,
+    };
+    let now = h.now;
+    h.clients[0].client.start_call(spec, replikit::core::client::Env { now_ms: now, online: true, random });
+    let send = std::iter::from_fn(|| h.clients[0].client.poll_effect())
+        .find_map(|e| match e {
+            replikit::core::client::Effect::Send { request, .. } => Some(request),
+            _ => None,
+        })
+        .expect("the create is sent");
+    let id = replikit::core::client::uuid_v7(now, &random[..10]);
+    let key = replikit::core::client::uuid_v7(now, &random[10..]);
+    assert!(send.body.as_deref().unwrap().contains(&id), "the document id: {:?}", send.body);
+    assert!(send.headers.iter().any(|(k, v)| k == "idempotency-key" && *v == key), "{:?}", send.headers);
+    assert_ne!(id, key);
+}

@@ -61,8 +61,8 @@ async fn create(options: JsValue) -> Result<Client, Error> {
     };
     let settings = Settings::resolve(&config, platform)?;
     let seed = (js_sys::Math::random() * 9_007_199_254_740_991.0) as u64 ^ now_ms();
-    let mut core = Core::new(config, settings.clone(), seed);
-    let tab = core.new_id(now_ms());
+    let core = Core::new(config, settings.clone(), seed);
+    let tab = crate::core::client::uuid_v7(now_ms(), &super::js::random_bytes::<10>());
     let (store, loaded) = open_store(&settings).await;
     let persistent = matches!(store, AnyStore::IndexedDb(_));
     let tabs = persistent.then(|| Tabs::open(&settings.name, tab)).flatten();

@@ -135,7 +135,7 @@ impl Executor {
         }
         let mut settle = None;
         let promise = Promise::new(&mut |resolve, reject| settle = Some((resolve, reject)));
-        let env = Env { now_ms: now_ms(), online: !super::js::browser_offline() };
+        let env = Env { now_ms: now_ms(), online: !super::js::browser_offline(), random: super::js::random_bytes() };
         let id = self.core.borrow_mut().start_call(spec, env);
         self.calls.borrow_mut().insert(id, settle.expect("set by Promise::new"));
         if let Some(signal) = signal {

@@ -64,3 +64,21 @@ pub fn in_browser() -> bool {
 pub fn browser_offline() -> bool {
     in_browser() && get(&get(&js_sys::global(), "navigator"), "onLine") == JsValue::FALSE
 }
+
+/// `N` random bytes from `crypto.getRandomValues` (every browser and Node 20 have it; in an environment without
+/// it, `Math.random`, which is not for secrets: ids only need to be unguessable in practice there).
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut out = [0u8; N];
+    let array = js_sys::Uint8Array::new_with_length(N as u32);
+    let crypto = get(&js_sys::global(), "crypto");
+    let filled =
+        get(&crypto, "getRandomValues").dyn_ref::<Function>().is_some_and(|f| f.call1(&crypto, &array).is_ok());
+    if filled {
+        array.copy_to(&mut out);
+    } else {
+        for b in &mut out {
+            *b = (js_sys::Math::random() * 256.0) as u8;
+        }
+    }
+    out
+}

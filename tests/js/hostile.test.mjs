@@ -3,6 +3,7 @@
 // serving from the healthy endpoints, and never send its credentials anywhere it was not configured to.
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
+import { gzipSync } from 'node:zlib';
 import { after, before, test } from 'node:test';
 import { installedPackage } from './helpers.mjs';
 import { startCluster } from './cluster.mjs';
@@ -14,6 +15,8 @@ let hostile;
 let thief;
 const stolen = [];
 const doc = JSON.stringify({ id: 'doc', version: 1, data: { ok: true }, updatedAt: '2026-01-01T00:00:00Z' });
+
+const bomb = gzipSync(Buffer.alloc(20 * 1024 * 1024, 0x20));
 
 /** Each mode is the first path segment of the hostile endpoint's URL. */
 const modes = {
@@ -30,6 +33,12 @@ const modes = {
     res.on('drain', pump);
     pump();
   },
+  // 20 KB on the wire, 20 MiB decoded: the declared length says nothing about what the client must hold.
+  bomb: (req, res) => res.writeHead(200, {
+    'content-type': 'application/json',
+    'content-encoding': 'gzip',
+    'content-length': String(bomb.length),
+  }).end(bomb),
   drip: (req, res) => {
     res.writeHead(200, { 'content-type': 'application/json' });
     const timer = setInterval(() => res.write(' '), 100);
@@ -108,6 +117,7 @@ test('a hostile endpoint on its own fails each call with a clear, documented cod
     wrongtypes: ['protocol', 'unavailable'],
     huge: ['protocol', 'unavailable'],
     endless: ['unavailable'],
+    bomb: ['unavailable'],
     drip: ['timeout', 'unavailable'],
     status: ['protocol', 'unavailable'],
     redirect: ['unavailable'],
@@ -125,7 +135,7 @@ test('a hostile endpoint on its own fails each call with a clear, documented cod
     const err = await db.collection('h').get('doc').then(() => null, (e) => e);
     assert.ok(err instanceof replikit.ReplikitError, `${mode}: a ReplikitError, got ${err}`);
     assert.ok(codes.includes(err.code), `${mode}: ${err.code} (${err.message})`);
-    if (mode === 'endless') assert.match(err.message, /limit/, 'stopped at the size limit, not by a timeout');
+    if (mode === 'endless' || mode === 'bomb') assert.match(err.message, /limit/, 'stopped at the size limit, not by a timeout');
     await db.close();
   }
   const proto = await replikit.createClient({ endpoints: [{ url: url('proto'), role: 'replica' }] });

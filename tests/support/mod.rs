@@ -271,7 +271,10 @@ impl<S: ServerModel> World<S> {
     /// Starts a call of client `k` now; returns its id (run the clock to finish it).
     pub fn start_spec(&mut self, k: usize, spec: CallSpec) -> CallId {
         let peer = &mut self.clients[k];
-        let id = peer.client.start_call(spec, Env { now_ms: self.now, online: peer.online });
+        // The executor's crypto.getRandomValues, made reproducible: a generator per client, seeded by its index.
+        let mut random = [0u8; 20];
+        random.iter_mut().for_each(|b| *b = peer.ids.u8(..));
+        let id = peer.client.start_call(spec, Env { now_ms: self.now, online: peer.online, random });
         self.pump(k);
         id
     }

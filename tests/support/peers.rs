@@ -29,6 +29,8 @@ type Resolver = Box<dyn FnMut(&ResolverInput) -> ResolverAnswer>;
 /// app's conflict function) and what it told the app.
 pub struct ClientPeer {
     pub client: Client,
+    /// Where the random bytes of each call's ids come from (seeded: runs repeat).
+    pub ids: fastrand::Rng,
     pub store: MemoryStore,
     pub online: bool,
     pub events: Vec<(u64, ClientEvent)>,
@@ -55,6 +57,7 @@ impl ClientPeer {
         client.handle_ready();
         ClientPeer {
             client,
+            ids: fastrand::Rng::with_seed(7),
             store: MemoryStore::new(),
             online: true,
             events: Vec::new(),

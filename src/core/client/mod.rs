@@ -35,6 +35,7 @@ pub use effect::{
     ResolverInput, Served, StoreOp, StoreToken, Stored, TabMessage,
 };
 pub use local::{Platform, Settings};
+pub use write::uuid_v7;
 
 use super::cache::{Cache, Entry};
 use super::document::{CollectionName, Version};
@@ -57,6 +58,9 @@ pub struct Env {
     pub now_ms: u64,
     /// `navigator.onLine` (always true in Node).
     pub online: bool,
+    /// Fresh random bytes (`crypto.getRandomValues`) for the ids this call makes: a document id and an
+    /// idempotency key must not be predictable from the seeded generator that picks endpoints.
+    pub random: [u8; 20],
 }
 
 /// A call the app makes.
@@ -184,11 +188,6 @@ impl Client {
         self.closed
     }
 
-    /// A new UUIDv7 (document ids, idempotency keys, the tab's id).
-    pub fn new_id(&mut self, now_ms: u64) -> String {
-        self.router.new_id(now_ms)
-    }
-
     // ----- commands -----
 
     /// Starts a call; its result comes out as `Effect::Complete` with this id.
@@ -207,7 +206,8 @@ impl Client {
                     self.start_list(id, read::ListCall { collection, limit, after, read_preference, read_policy }, now)
                 }
                 CallSpec::Write { kind, collection, id: doc, data, if_version, durability } => {
-                    self.start_write(id, kind, collection, doc, data, if_version, durability, now)
+                    let write = write::WriteSpec { kind, collection, id: doc, data, if_version, durability };
+                    self.start_write(id, write, &env)
                 }
                 CallSpec::Flush => self.start_flush_all(id, now),
                 CallSpec::PendingWrites => self.start_pending(id),

@@ -8,7 +8,7 @@
 use serde_json::{Map, Value};
 
 use super::effect::{ClientEvent, Effect, Failure, Output, Served, StoreOp, Stored};
-use super::{Call, CallId, Client, Kind};
+use super::{Call, CallId, Client, Env, Kind};
 use crate::core::action::{Action, CallOptions, Completed, Reply};
 use crate::core::cache::Entry;
 use crate::core::document::{CollectionName, Doc, Version};
@@ -41,21 +41,31 @@ impl WriteCall {
     }
 }
 
+/// A write as the app asked for it (`CallSpec::Write`).
+pub(super) struct WriteSpec {
+    pub kind: WriteKind,
+    pub collection: CollectionName,
+    pub id: Option<String>,
+    pub data: Option<Map<String, Value>>,
+    pub if_version: Option<Version>,
+    pub durability: Option<Durability>,
+}
+
+/// A UUIDv7 (time-ordered) from the time and 10 random bytes.
+pub fn uuid_v7(now_ms: u64, random: &[u8]) -> String {
+    let mut bytes = [0u8; 10];
+    for (b, r) in bytes.iter_mut().zip(random) {
+        *b = *r;
+    }
+    uuid::Builder::from_unix_timestamp_millis(now_ms, &bytes).into_uuid().to_string()
+}
+
 impl Client {
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn start_write(
-        &mut self,
-        id: CallId,
-        kind: WriteKind,
-        collection: CollectionName,
-        doc_id: Option<String>,
-        data: Option<Map<String, Value>>,
-        if_version: Option<Version>,
-        durability: Option<Durability>,
-        now_ms: u64,
-    ) {
-        let doc_id = doc_id.unwrap_or_else(|| self.new_id(now_ms));
-        let key = self.new_id(now_ms);
+    pub(super) fn start_write(&mut self, id: CallId, spec: WriteSpec, env: &Env) {
+        let WriteSpec { kind, collection, id: doc_id, data, if_version, durability } = spec;
+        let now_ms = env.now_ms;
+        let doc_id = doc_id.unwrap_or_else(|| uuid_v7(now_ms, &env.random[..10]));
+        let key = uuid_v7(now_ms, &env.random[10..]);
         let queue_writes = self.settings.queue_writes;
         let behind_queue = queue_writes && self.pending(collection.as_str(), &doc_id);
         let write = WriteCall {
