@@ -411,3 +411,27 @@ fn ids_and_idempotency_keys_come_from_the_calls_random_bytes_not_the_endpoint_pi
     assert!(send.headers.iter().any(|(k, v)| k == "idempotency-key" && *v == key), "{:?}", send.headers);
     assert_ne!(id, key);
 }
+
+#[test]
+fn a_write_whose_outbox_seq_another_tab_took_is_queued_under_the_next_one() {
+    use replikit::core::client::{Effect, Env, StoreOp, Stored};
+    let mut h = cluster(json!({}));
+    let now = h.now;
+    let spec = write(WriteKind::Create, "a", Some(json!({"v": 1})), None);
+    let call = h.clients[0].client.start_call(spec, Env { now_ms: now, online: false, random: [1; 20] });
+    let add = |c: &mut replikit::core::client::Client| {
+        std::iter::from_fn(|| c.poll_effect()).find_map(|e| match e {
+            Effect::Store { token, op: StoreOp::AddOutbox { entry, .. } } => Some((token, entry)),
+            _ => None,
+        })
+    };
+    let (token, first) = add(&mut h.clients[0].client).expect("queued with AddOutbox");
+    h.clients[0].client.handle_stored(token, now, Ok(Stored::Taken));
+    let (token, second) = add(&mut h.clients[0].client).expect("added again");
+    assert_eq!(second.seq, first.seq + 1, "the next seq, still in order after the other tab's");
+    assert_eq!(second.key, first.key, "the same write");
+    h.clients[0].client.handle_stored(token, now, Ok(Stored::Done));
+    let done = std::iter::from_fn(|| h.clients[0].client.poll_effect())
+        .any(|e| matches!(e, Effect::Complete { call: c, result: Ok(Output::Doc(_)) } if c == call));
+    assert!(done, "the call resolves once the entry is stored");
+}

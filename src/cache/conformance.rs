@@ -83,6 +83,17 @@ pub async fn run<S: Store>(store: &S) {
     let mut replaced = queued(20, "b");
     replaced.key = "key-20~1".into();
     store.put_outbox(&replaced, None).await.unwrap();
+    // Two tabs queuing in the same millisecond: the second add finds the seq taken and writes nothing.
+    let mut other_tab = queued(30, "other");
+    other_tab.key = "other-tab".into();
+    let its_cache = entry("c", "other", 1, json!({}), true);
+    assert!(!store.add_outbox(&other_tab, Some(&its_cache)).await.unwrap(), "seq 30 is taken");
+    assert_eq!(store.outbox().await.unwrap().iter().find(|e| e.seq == 30).unwrap().key, "key-30", "not overwritten");
+    assert!(!store.entries().await.unwrap().iter().any(|e| e.id == "other"), "nothing of the refused add was written");
+    let mut fresh = queued(31, "other");
+    fresh.key = "other-tab".into();
+    assert!(store.add_outbox(&fresh, None).await.unwrap());
+    store.delete_outbox(31).await.unwrap();
     store.delete_outbox(10).await.unwrap();
     let outbox = store.outbox().await.unwrap();
     assert_eq!(outbox.iter().map(|e| e.key.as_str()).collect::<Vec<_>>(), vec!["key-20~1", "key-30"]);

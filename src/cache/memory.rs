@@ -48,6 +48,13 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    async fn add_outbox(&self, entry: &OutboxEntry, cached: Option<&Entry>) -> Result<bool, Error> {
+        if self.outbox.borrow().contains_key(&entry.seq) {
+            return Ok(false);
+        }
+        self.put_outbox(entry, cached).await.map(|_| true)
+    }
+
     async fn delete_outbox(&self, seq: u64) -> Result<(), Error> {
         self.outbox.borrow_mut().remove(&seq);
         Ok(())

@@ -31,6 +31,9 @@ pub trait Store {
     async fn outbox(&self) -> Result<Vec<OutboxEntry>, Error>;
     /// Adds (or replaces, by `seq`) an outbox entry together with the cache entry it changes, atomically.
     async fn put_outbox(&self, entry: &OutboxEntry, cached: Option<&Entry>) -> Result<(), Error>;
+    /// Adds a new outbox entry with the cache entry it changes, atomically, unless its `seq` is taken (another tab
+    /// queued under it in the same millisecond): then nothing is written and the answer is `false`.
+    async fn add_outbox(&self, entry: &OutboxEntry, cached: Option<&Entry>) -> Result<bool, Error>;
     /// Removes an outbox entry.
     async fn delete_outbox(&self, seq: u64) -> Result<(), Error>;
     /// Removes every cache entry and outbox entry (a user logging out).

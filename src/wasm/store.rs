@@ -39,6 +39,8 @@ impl AnyStore {
                 dispatch!(self, s => s.delete_entry(collection, id)).map(|_| Stored::Done)
             }
             StoreOp::LoadOutbox => dispatch!(self, s => s.outbox()).map(Stored::Outbox),
+            StoreOp::AddOutbox { entry, cached } => dispatch!(self, s => s.add_outbox(entry, cached.as_ref()))
+                .map(|added| if added { Stored::Done } else { Stored::Taken }),
             StoreOp::PutOutbox { entry, cached } => {
                 dispatch!(self, s => s.put_outbox(entry, cached.as_ref())).map(|_| Stored::Done)
             }

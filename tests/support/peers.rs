@@ -121,6 +121,9 @@ async fn run(store: &MemoryStore, op: &StoreOp) -> Result<Stored, Error> {
         StoreOp::PutEntry(e) => store.put_entry(e).await.map(|_| Stored::Done),
         StoreOp::DeleteEntry { collection, id } => store.delete_entry(collection, id).await.map(|_| Stored::Done),
         StoreOp::LoadOutbox => store.outbox().await.map(Stored::Outbox),
+        StoreOp::AddOutbox { entry, cached } => {
+            store.add_outbox(entry, cached.as_ref()).await.map(|added| if added { Stored::Done } else { Stored::Taken })
+        }
         StoreOp::PutOutbox { entry, cached } => store.put_outbox(entry, cached.as_ref()).await.map(|_| Stored::Done),
         StoreOp::DeleteOutbox { seq } => store.delete_outbox(*seq).await.map(|_| Stored::Done),
         StoreOp::Clear => store.clear().await.map(|_| Stored::Done),

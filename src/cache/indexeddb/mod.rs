@@ -109,6 +109,25 @@ impl Store for IndexedDbStore {
         tx.commit().await.map_err(idb)
     }
 
+    async fn add_outbox(&self, entry: &OutboxEntry, cached: Option<&Entry>) -> Result<bool, Error> {
+        let tx = self.readwrite(&[OUTBOX, ENTRIES])?;
+        let outbox = tx.object_store(OUTBOX).map_err(idb)?;
+        // `add`, not `put`: a key another tab took fails with ConstraintError, and the transaction writes nothing.
+        match outbox.add(entry.to_value().to_string()).with_key(entry.seq as f64).await {
+            Ok(_) => {}
+            Err(indexed_db_futures::error::Error::DomException(
+                indexed_db_futures::error::DomException::ConstraintError(_),
+            )) => return Ok(false),
+            Err(e) => return Err(idb(e)),
+        }
+        if let Some(c) = cached {
+            let entries = tx.object_store(ENTRIES).map_err(idb)?;
+            let key = entry_key(&c.collection, &c.id);
+            entries.put(entry_to_value(c).to_string()).with_key(key).await.map_err(idb)?;
+        }
+        tx.commit().await.map_err(idb).map(|_| true)
+    }
+
     async fn delete_outbox(&self, seq: u64) -> Result<(), Error> {
         let tx = self.readwrite(&[OUTBOX])?;
         tx.object_store(OUTBOX).map_err(idb)?.delete(seq as f64).await.map_err(idb)?;

@@ -53,7 +53,13 @@ pub enum StoreOp {
         id: String,
     },
     LoadOutbox,
-    /// Queue `entry`, and cache `cached` with it in the same transaction.
+    /// Queue a new `entry`, and cache `cached` with it in the same transaction, unless its `seq` is taken
+    /// (`Stored::Taken`: another tab queued under it).
+    AddOutbox {
+        entry: OutboxEntry,
+        cached: Option<Entry>,
+    },
+    /// Replace the queued entry of the same `seq` (a conflict resolution re-made it), caching `cached` with it.
     PutOutbox {
         entry: OutboxEntry,
         cached: Option<Entry>,
@@ -70,6 +76,8 @@ pub enum StoreOp {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Stored {
     Done,
+    /// `AddOutbox` found its `seq` taken and wrote nothing.
+    Taken,
     Outbox(Vec<OutboxEntry>),
 }
 

@@ -162,19 +162,27 @@ impl Client {
             self.cache.put(cached.clone());
         }
         // With `cache: { store: 'none' }` the outbox still lives in the memory store: a queued write is never dropped.
-        self.store(StoreOp::PutOutbox { entry: entry.clone(), cached: Some(cached) }, Some(id));
+        self.store(StoreOp::AddOutbox { entry: entry.clone(), cached: Some(cached) }, Some(id));
         w.queued = Some((entry, optimistic));
         self.park(id, call);
     }
 
-    pub(super) fn write_stored(&mut self, id: CallId, mut call: Call, result: Result<Stored, ()>, _now_ms: u64) {
+    pub(super) fn write_stored(&mut self, id: CallId, mut call: Call, result: Result<Stored, ()>, now_ms: u64) {
         let Kind::Write(w) = &mut call.kind else { return };
-        let Some((entry, optimistic)) = w.queued.take() else { return };
+        let Some((mut entry, optimistic)) = w.queued.take() else { return };
+        if result == Ok(Stored::Taken) {
+            // Another tab queued under this seq in the same millisecond: take the next one (still after it).
+            entry.seq = self.next_seq(now_ms);
+            let cached = self.cache.peek(&entry.collection, &entry.id).cloned();
+            self.store(StoreOp::AddOutbox { entry: entry.clone(), cached }, Some(id));
+            w.queued = Some((entry, optimistic));
+            return self.park(id, call);
+        }
         if result.is_err() && !w.retried {
             // The store failed and was swapped for memory: keep the write there (it syncs unless the page reloads).
             w.retried = true;
             let cached = self.cache.peek(&entry.collection, &entry.id).cloned();
-            self.store(StoreOp::PutOutbox { entry: entry.clone(), cached }, Some(id));
+            self.store(StoreOp::AddOutbox { entry: entry.clone(), cached }, Some(id));
             w.queued = Some((entry, optimistic));
             return self.park(id, call);
         }
@@ -187,7 +195,7 @@ impl Client {
         };
         self.complete(id, Ok(output));
         if flush_now {
-            self.start_flush(_now_ms);
+            self.start_flush(now_ms);
         }
     }
 }
