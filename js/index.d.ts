@@ -339,6 +339,14 @@ export interface SyncFailedEvent extends PendingWrite {
   error: ReplikitError;
 }
 
+/**
+ * The payload of `syncPaused`: the server refused this client's credentials (401/403) while flushing `id`. Every
+ * queued write is kept; automatic flushes wait until `db.flush()` is called again (after new credentials).
+ */
+export interface SyncPausedEvent extends PendingWrite {
+  error: ReplikitError;
+}
+
 /** The payload of `storageError`: the local store failed (`storage`), or is full (`quota`). */
 export type StorageError = ReplikitError & { readonly code: 'storage' | 'quota' };
 
@@ -388,6 +396,7 @@ export interface ClientEvents {
   conflict: ConflictEvent;
   /** A queued write failed for good (e.g. `already_exists`); it was removed from the outbox. */
   syncFailed: SyncFailedEvent;
+  syncPaused: SyncPausedEvent;
   /** The local store failed (code `storage` or `quota`); the cache carries on in memory. */
   storageError: StorageError;
 }

@@ -435,3 +435,25 @@ fn a_write_whose_outbox_seq_another_tab_took_is_queued_under_the_next_one() {
         .any(|e| matches!(e, Effect::Complete { call: c, result: Ok(Output::Doc(_)) } if c == call));
     assert!(done, "the call resolves once the entry is stored");
 }
+
+#[test]
+fn refused_credentials_while_flushing_pause_the_outbox_and_keep_every_entry() {
+    let mut h = cluster(json!({}));
+    h.clients[0].online = false;
+    for id in ["a", "b"] {
+        doc(h.call_spec(0, write(WriteKind::Create, id, Some(json!({})), None)).0);
+    }
+    h.server.nodes[0].refuses_writes = true; // the session's token was revoked
+    go_online(&mut h);
+    h.run_for(3000);
+    assert_eq!(h.clients[0].outbox().len(), 2, "nothing dropped");
+    assert_eq!(count(&h, "syncPaused"), 1, "told once; the automatic triggers wait");
+    assert_eq!(count(&h, "syncFailed"), 0);
+    let (r, _) = h.call_spec(0, CallSpec::Flush);
+    assert_eq!(r.unwrap_err().error.code(), "unauthorized", "db.flush() tries again and says why it cannot");
+    assert_eq!(h.clients[0].outbox().len(), 2);
+    h.server.nodes[0].refuses_writes = false; // new credentials
+    let (r, _) = h.call_spec(0, CallSpec::Flush);
+    assert!(matches!(r, Ok(Output::Nothing)), "{r:?}");
+    assert!(on_server(&h, "a").is_some() && on_server(&h, "b").is_some());
+}

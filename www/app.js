@@ -128,6 +128,7 @@ db.on('conflict', (w) => {
   scheduleList();
 });
 db.on('syncFailed', (w) => { log('syncFailed', `${what(w)}: ${w.error.code}`); refreshPending(); scheduleList(); });
+db.on('syncPaused', (w) => { log('syncPaused', `${what(w)}: ${w.error.code}, outbox kept`); refreshPending(); });
 db.on('storageError', (e) => log('storageError', e.message));
 
 // ---- Topology and operator controls ----------------------------------------------------------------------

@@ -132,7 +132,7 @@ pub fn event_to_js(event: &ClientEvent) -> (&'static str, JsValue) {
             ("doc", doc_to_js(doc, false, false, None)),
             ("resolution", JsValue::from_str(if *merged { "merged" } else { "kept" })),
         ]),
-        ClientEvent::SyncFailed { entry, failure } => {
+        ClientEvent::SyncFailed { entry, failure } | ClientEvent::SyncPaused { entry, failure } => {
             let payload = entry_to_js(entry);
             set(&payload, "error", &failure_to_js(failure));
             payload

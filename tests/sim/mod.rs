@@ -41,6 +41,8 @@ pub struct Node {
     pub drop_next_answer: bool,
     /// Another kind of server answers here: 404 with no Replikit error body to everything.
     pub not_a_gateway: bool,
+    /// Refuses writes with 401 (the client's credentials were revoked); health checks still answer.
+    pub refuses_writes: bool,
 }
 
 /// One request a node received.
@@ -80,6 +82,7 @@ impl PgCluster {
                 idempotency: HashMap::new(),
                 drop_next_answer: false,
                 not_a_gateway: false,
+                refuses_writes: false,
             })
             .collect();
         PgCluster { nodes, log: Vec::new() }
@@ -288,7 +291,9 @@ impl ServerModel for PgCluster {
                 Outcome::Response(Response { status: 404, body: "Not Found".into(), node: None, position: None }),
             );
         }
-        let (status, body) = if req.method == Method::Get {
+        let (status, body) = if req.method != Method::Get && self.nodes[i].refuses_writes {
+            (401, err("unauthorized"))
+        } else if req.method == Method::Get {
             self.read(i, req, header("x-replikit-min-position"))
         } else if self.nodes[i].role != Role::Primary {
             (421, err("not_primary"))

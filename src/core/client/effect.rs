@@ -231,6 +231,12 @@ pub enum ClientEvent {
         entry: OutboxEntry,
         failure: Failure,
     },
+    /// The server refused this client's credentials (401/403) while flushing `entry`: the outbox keeps every
+    /// entry and waits for `db.flush()` (or new credentials) instead of dropping them.
+    SyncPaused {
+        entry: OutboxEntry,
+        failure: Failure,
+    },
     StorageError(Error),
 }
 
@@ -247,6 +253,7 @@ impl ClientEvent {
         "synced",
         "conflict",
         "syncFailed",
+        "syncPaused",
         "storageError",
     ];
 
@@ -263,6 +270,7 @@ impl ClientEvent {
             ClientEvent::Synced { .. } => "synced",
             ClientEvent::OutboxConflict { .. } | ClientEvent::RevisionConflict { .. } => "conflict",
             ClientEvent::SyncFailed { .. } => "syncFailed",
+            ClientEvent::SyncPaused { .. } => "syncPaused",
             ClientEvent::StorageError(_) => "storageError",
         }
     }

@@ -64,11 +64,13 @@ enum After {
 }
 
 impl Client {
-    /// Starts a flush unless one runs already.
+    /// Starts a flush unless one runs already, or the outbox is paused (credentials refused): then only
+    /// `db.flush()` tries again.
     pub(super) fn start_flush(&mut self, _now_ms: u64) {
-        if self.flushing.is_some() || self.closed {
+        if self.flushing.is_some() || self.closed || self.paused && self.flush_waiters.is_empty() {
             return;
         }
+        self.paused = false;
         let id = self.call_id();
         self.flushing = Some(id);
         self.effects.push_back(Effect::Lock { call: id, name: self.settings.lock_name() });
@@ -184,6 +186,15 @@ impl Client {
                     }
                     resolution => self.apply_resolution(id, call, entry, current, resolution),
                 }
+            }
+            // Refused credentials are not this write's fault: keep the whole outbox, tell the app, and wait for
+            // `db.flush()` (the automatic triggers would only be refused again).
+            Err(failure) if matches!(failure.error, Error::Unauthorized) => {
+                self.paused = true;
+                let mut failures = std::mem::take(&mut f.failures);
+                failures.push(failure.clone());
+                self.effects.push_back(Effect::Emit(ClientEvent::SyncPaused { entry, failure }));
+                self.end_flush(id, false, failures, now_ms);
             }
             // No endpoint takes it now: the rest waits for the next flush.
             Err(failure) if should_queue(&failure.error) => {

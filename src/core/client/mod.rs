@@ -144,6 +144,8 @@ pub struct Client {
     flushing: Option<CallId>,
     /// (call, how many failures the flush had when it joined).
     flush_waiters: Vec<(CallId, usize)>,
+    /// The server refused this client's credentials while flushing: automatic flushes wait for `db.flush()`.
+    paused: bool,
     /// Errors of the store before the app could subscribe (reported by `handle_ready`).
     held_errors: Option<Vec<Error>>,
     last_seq: u64,
@@ -167,6 +169,7 @@ impl Client {
             effects: VecDeque::new(),
             flushing: None,
             flush_waiters: Vec::new(),
+            paused: false,
             held_errors: Some(Vec::new()),
             last_seq: 0,
             online: true,
