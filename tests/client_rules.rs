@@ -272,21 +272,29 @@ fn a_get_that_reaches_no_endpoint_serves_the_cached_copy_and_a_pending_write_alw
 }
 
 #[test]
-fn a_store_that_fails_while_queueing_keeps_the_write_in_memory_and_reports_once() {
-    // A persistent store (IndexedDB in browsers) that breaks.
+fn a_store_that_fails_while_queueing_refuses_the_write_rather_than_reorder_it() {
+    // A persistent store (IndexedDB in browsers) that breaks: what it holds cannot be seen any more, so a write
+    // queued in memory now would sync before older queued writes and be overwritten by them after a reload.
     let config = Config::from_json(json!({ "primary": url(0), "replicas": [url(1)] })).unwrap();
     let platform = Platform { browser: true, has_indexeddb: true, has_resolver: false };
     let settings = replikit::core::client::Settings::resolve(&config, platform).unwrap();
     let mut h = World::new(PgCluster::new(1));
     h.add_client_with(config, settings);
+    doc(h.call_spec(0, write(WriteKind::Create, "a", Some(json!({"v": 1})), None)).0);
     h.clients[0].online = false;
     h.clients[0].store_fails = true;
-    let d = doc(h.call_spec(0, write(WriteKind::Create, "a", Some(json!({"v": 1})), None)).0);
-    assert!(d.pending);
-    // The memory store switched in holds it.
-    assert_eq!(h.clients[0].outbox().len(), 1, "the write was kept");
-    let errors = h.clients[0].event_names().iter().filter(|n| **n == "storageError").count();
-    assert!(errors <= 1, "reported once, not per operation ({errors})");
+    let err = h.call_spec(0, write(WriteKind::Update, "a", Some(json!({"v": 2})), None)).0.unwrap_err();
+    assert_eq!(err.error.code(), "storage", "the app is told the write was not kept");
+    assert_eq!(count(&h, "storageError"), 1, "and the store's failure reported once");
+    let cached = doc(h.call_spec(0, get("a", Some(ReadPolicy::CacheOnly))).0);
+    assert_eq!(cached.doc.data, data(json!({"v": 1})), "the refused write left no optimistic copy");
+    assert!(!cached.pending);
+    let err = h.call_spec(0, write(WriteKind::Update, "a", Some(json!({"v": 3})), None)).0.unwrap_err();
+    assert_eq!(err.error.code(), "storage", "later writes are refused too (not queued in memory)");
+    assert!(h.clients[0].outbox().is_empty());
+    h.clients[0].online = true;
+    let d = doc(h.call_spec(0, write(WriteKind::Update, "a", Some(json!({"v": 4})), None)).0);
+    assert!(!d.pending, "writes that reach the server go on");
 }
 
 #[test]

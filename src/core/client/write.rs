@@ -12,10 +12,11 @@ use super::{Call, CallId, Client, Env, Kind};
 use crate::core::action::{Action, CallOptions, Completed, Reply};
 use crate::core::cache::Entry;
 use crate::core::document::{CollectionName, Doc, Version};
+use crate::core::error::Error;
 use crate::core::merge_patch;
 use crate::core::outbox::{should_queue, OutboxEntry, WriteKind};
 use crate::core::time::format_rfc3339_ms;
-use crate::core::types::Durability;
+use crate::core::types::{Durability, StoreKind};
 
 #[derive(Debug)]
 pub struct WriteCall {
@@ -28,10 +29,9 @@ pub struct WriteCall {
     written_at_ms: u64,
     /// The document already had a queued write.
     behind_queue: bool,
-    /// Queued: the entry and the document as it will be once synced (None for a delete).
-    queued: Option<(OutboxEntry, Option<Doc>)>,
-    /// The store failed once while queueing; the entry went to the memory store.
-    retried: bool,
+    /// Being queued: the entry, the document as it will be once synced (None for a delete), its cache entry, and
+    /// the cache entry it replaced (put back if the store fails).
+    queued: Option<(OutboxEntry, Option<Doc>, Entry, Option<Entry>)>,
 }
 
 impl WriteCall {
@@ -78,7 +78,6 @@ impl Client {
             written_at_ms: now_ms,
             behind_queue,
             queued: None,
-            retried: false,
         };
         let call = Self::new_call(Kind::Write(write), false);
         if behind_queue || queue_writes && (!self.online || self.router.all_down()) {
@@ -119,6 +118,9 @@ impl Client {
 
     /// Puts the write in the outbox with its optimistic cache entry (one store transaction).
     fn queue(&mut self, id: CallId, mut call: Call, now_ms: u64) {
+        if let Some(refused) = self.refuse_queue() {
+            return self.fail(id, refused);
+        }
         let Kind::Write(w) = &mut call.kind else { return };
         let base = self.cache_get(w.collection.as_str(), &w.id).and_then(|e| e.doc);
         let base_version = match w.kind {
@@ -158,33 +160,53 @@ impl Client {
             stored_at_ms: now_ms,
             pending: true,
         };
+        // In the cache at once, so a write to the same document made meanwhile queues behind this one.
+        let previous = self.cache.peek(&entry.collection, &entry.id).cloned();
         if self.cache_enabled() {
             self.cache.put(cached.clone());
         }
         // With `cache: { store: 'none' }` the outbox still lives in the memory store: a queued write is never dropped.
-        self.store(StoreOp::AddOutbox { entry: entry.clone(), cached: Some(cached) }, Some(id));
-        w.queued = Some((entry, optimistic));
+        self.store(StoreOp::AddOutbox { entry: entry.clone(), cached: Some(cached.clone()) }, Some(id));
+        w.queued = Some((entry, optimistic, cached, previous));
         self.park(id, call);
+    }
+
+    /// A browser whose IndexedDB failed may still hold queued writes there that this session cannot see: a write
+    /// queued in memory now would sync before them and be overwritten by them after a reload. Refuse instead.
+    fn refuse_queue(&self) -> Option<Failure> {
+        let broken = self.settings.store == StoreKind::IndexedDb && !self.persistent;
+        broken.then(|| {
+            Failure::from(Error::Storage {
+                message: "no endpoint took this write and the local store failed, so it was not queued \
+                          (queueing it in memory could reorder it against the writes the store still holds)"
+                    .into(),
+            })
+        })
     }
 
     pub(super) fn write_stored(&mut self, id: CallId, mut call: Call, result: Result<Stored, ()>, now_ms: u64) {
         let Kind::Write(w) = &mut call.kind else { return };
-        let Some((mut entry, optimistic)) = w.queued.take() else { return };
-        if result == Ok(Stored::Taken) {
-            // Another tab queued under this seq in the same millisecond: take the next one (still after it).
-            entry.seq = self.next_seq(now_ms);
-            let cached = self.cache.peek(&entry.collection, &entry.id).cloned();
-            self.store(StoreOp::AddOutbox { entry: entry.clone(), cached }, Some(id));
-            w.queued = Some((entry, optimistic));
-            return self.park(id, call);
-        }
-        if result.is_err() && !w.retried {
-            // The store failed and was swapped for memory: keep the write there (it syncs unless the page reloads).
-            w.retried = true;
-            let cached = self.cache.peek(&entry.collection, &entry.id).cloned();
-            self.store(StoreOp::AddOutbox { entry: entry.clone(), cached }, Some(id));
-            w.queued = Some((entry, optimistic));
-            return self.park(id, call);
+        let Some((mut entry, optimistic, cached, previous)) = w.queued.take() else { return };
+        match result {
+            Ok(Stored::Taken) => {
+                // Another tab queued under this seq in the same millisecond: take the next one (still after it).
+                entry.seq = self.next_seq(now_ms);
+                self.store(StoreOp::AddOutbox { entry: entry.clone(), cached: Some(cached.clone()) }, Some(id));
+                w.queued = Some((entry, optimistic, cached, previous));
+                return self.park(id, call);
+            }
+            // The store failed (and the app was told): nothing was written, so nothing is queued.
+            Err(()) => {
+                match previous {
+                    Some(p) => self.cache.put(p),
+                    None => self.cache.remove(&entry.collection, &entry.id),
+                }
+                let refused = self.refuse_queue().unwrap_or_else(|| {
+                    Error::Storage { message: "the local store failed; this write was not queued".into() }.into()
+                });
+                return self.fail(id, refused);
+            }
+            Ok(_) => {}
         }
         self.announce_current(&entry.collection, &entry.id);
         let flush_now = w.behind_queue && self.online;
