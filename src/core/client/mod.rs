@@ -117,7 +117,7 @@ enum Kind {
     Get(read::GetCall),
     Revalidate(read::RevalidateCall),
     List(read::ListCall),
-    Write(write::WriteCall),
+    Write(Box<write::WriteCall>),
     Flush(flush::FlushCall),
     /// `db.flush()`, waiting for a flush's result.
     FlushAll,

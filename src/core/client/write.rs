@@ -79,7 +79,7 @@ impl Client {
             behind_queue,
             queued: None,
         };
-        let call = Self::new_call(Kind::Write(write), false);
+        let call = Self::new_call(Kind::Write(Box::new(write)), false);
         if behind_queue || queue_writes && (!self.online || self.router.all_down()) {
             return self.queue(id, call, now_ms);
         }
