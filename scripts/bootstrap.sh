@@ -34,10 +34,10 @@ fi
 
 # npm packages (binaryen's wasm-opt, esbuild, typescript, playwright-core, vite, fake-indexeddb).
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  say "installing npm dev dependencies at the versions package-lock.json pins (wasm-opt, esbuild, tsc, playwright-core, vite)"
-  # `npm install`, not `npm ci`: the registry here lacks rollup's optional packages for other platforms, which
-  # npm ci insists on finding in the lockfile; npm install keeps every pinned version and skips them.
-  npm install --no-audit --no-fund --loglevel=error
+  say "installing npm dev dependencies exactly as package-lock.json pins them (wasm-opt, esbuild, tsc, playwright-core, vite)"
+  # `npm ci`: exactly the lockfile, which it never rewrites, so a test run leaves `git status` clean. The lockfile
+  # records rollup's optional packages for every platform (npm ci insists on finding them there).
+  npm ci --no-audit --no-fund --loglevel=error
 fi
 
 if [ "$what" = "test" ]; then
