@@ -21,9 +21,10 @@ impl HttpResponse {
         self.headers.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str())
     }
 
-    /// The body as JSON (`Null` when empty or not JSON).
+    /// The body as JSON (`Null` when empty or not JSON). Numbers read as `JSON.parse` reads
+    /// them (correctly rounded, which serde_json's default parser is not at the extremes).
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+        crate::json::parse(&self.body, crate::json::Numbers::Nearest, 1024, "").unwrap_or(serde_json::Value::Null)
     }
 }
 

@@ -15,6 +15,10 @@ pub enum ApiError {
     /// Malformed input: invalid JSON, a bad name, a bad header value.
     #[error("{0}")]
     BadRequest(String),
+    /// A number in the body that a double does not hold exactly as written (`1e400`,
+    /// `123456789012345678901234567890`): see [`crate::json::number`].
+    #[error("the number {literal} at {path} does not survive a round trip through an IEEE double; send it as JSON.stringify prints it")]
+    InvalidNumber { path: String, literal: String },
     /// The body is over the 1 MiB limit.
     #[error("request body is larger than 1 MiB")]
     PayloadTooLarge,
@@ -52,6 +56,7 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::BadRequest(_) => "bad_request",
+            ApiError::InvalidNumber { .. } => "invalid_number",
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::Unauthorized => "unauthorized",
             ApiError::NotFound(_) => "not_found",
@@ -68,7 +73,7 @@ impl ApiError {
     /// The HTTP status for this error.
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::BadRequest(_) | ApiError::InvalidNumber { .. } => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
@@ -82,13 +87,14 @@ impl ApiError {
         }
     }
 
-    /// The JSON body: the error envelope, plus `current` for conflicts
-    /// and `position` for `lagging`.
+    /// The JSON body: the error envelope, plus `current` for conflicts, `position` for
+    /// `lagging` and `path` for `invalid_number`.
     pub fn body(&self) -> Value {
         let mut body = json!({ "error": { "code": self.code(), "message": self.to_string() } });
         match self {
             ApiError::Conflict { current } => body["current"] = current.clone().unwrap_or(Value::Null),
             ApiError::Lagging { position, .. } => body["position"] = json!(position),
+            ApiError::InvalidNumber { path, .. } => body["path"] = json!(path),
             _ => {}
         }
         body

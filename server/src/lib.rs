@@ -7,6 +7,8 @@
 //!   hang) and an optional failover watchdog.
 //! - [`ctl`]: the CLI side of the operator controls, talking to the admin API.
 //! - [`client`]: a tiny blocking HTTP/1.1 client for `ctl` and the tests.
+//! - [`json`]: JSON with exact numbers: the rule for numbers clients send, and a parser that
+//!   sees every literal.
 
 /// Log a line to stderr for the dev cluster, ignoring a closed stderr (never panics).
 #[macro_export]
@@ -23,4 +25,5 @@ pub mod ctl;
 pub mod db;
 pub mod error;
 pub mod gateway;
+pub mod json;
 pub mod position;

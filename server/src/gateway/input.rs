@@ -7,6 +7,7 @@ use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Map, Value};
 
 use crate::error::ApiError;
+use crate::json::{self, Numbers, ParseError};
 use crate::position::{DEFAULT_MAX_WAIT_MS, DURABILITY_HEADER, MAX_MAX_WAIT_MS, MAX_WAIT_HEADER, MIN_POSITION_HEADER};
 
 /// Longest document id, in bytes.
@@ -38,22 +39,41 @@ pub fn id(id: &str) -> Result<(), ApiError> {
     }
 }
 
-/// A JSON request body: 413 over 1 MiB, 400 when it is not JSON.
+/// A JSON request body: 413 over 1 MiB, 400 `bad_request` when it is not JSON, 400
+/// `invalid_number` when a number would not survive a double (see [`crate::json::number`]).
 pub struct JsonBody(pub Value);
 
 impl<S: Send + Sync> FromRequest<S> for JsonBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge
-            } else {
-                ApiError::BadRequest(format!("could not read body: {rejection}"))
-            }
-        })?;
-        serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| ApiError::BadRequest(format!("invalid JSON: {e}")))
+        body(req, state, "").await.map(JsonBody)
     }
+}
+
+/// A merge patch body: as [`JsonBody`], with number errors named from `data`, which it patches.
+pub struct PatchBody(pub Value);
+
+impl<S: Send + Sync> FromRequest<S> for PatchBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        body(req, state, "data").await.map(PatchBody)
+    }
+}
+
+async fn body<S: Send + Sync>(req: Request, state: &S, root: &str) -> Result<Value, ApiError> {
+    let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge
+        } else {
+            ApiError::BadRequest(format!("could not read body: {rejection}"))
+        }
+    })?;
+    json::parse(&bytes, Numbers::Exact, json::REQUEST_MAX_DEPTH, root).map_err(|e| match e {
+        ParseError::Number { path, literal } => ApiError::InvalidNumber { path, literal },
+        other => ApiError::BadRequest(format!("invalid JSON: {other}")),
+    })
 }
 
 /// The body's `data` member, which must be a JSON object.

@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::Transaction;
 
-use super::input::{self, CollectionPath, DocPath, Durability, JsonBody};
+use super::input::{self, CollectionPath, DocPath, Durability, JsonBody, PatchBody};
 use super::reads::{doc_json, with_etag, with_position, DOC_COLUMNS};
 use super::AppState;
 use crate::db;
@@ -83,7 +83,7 @@ pub async fn patch(
     State(state): State<AppState>,
     DocPath(collection, id): DocPath,
     headers: HeaderMap,
-    JsonBody(patch): JsonBody,
+    PatchBody(patch): PatchBody,
 ) -> Result<Response, ApiError> {
     if !patch.is_object() {
         return Err(ApiError::BadRequest("merge patch must be a JSON object".into()));

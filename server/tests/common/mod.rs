@@ -147,3 +147,25 @@ pub fn eventually<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Optio
 pub fn fresh_collection(prefix: &str) -> String {
     format!("{prefix}-{}", replikit_server::cluster::random_hex(4))
 }
+
+/// Run `sql` on the PostgreSQL node at `pg_port` (simple query protocol) and return every
+/// row's columns as text (`None` for NULL).
+pub fn sql(pg_port: u16, sql: &str) -> Vec<Vec<Option<String>>> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    runtime.block_on(async {
+        let conninfo = format!("host=127.0.0.1 port={pg_port} user=postgres dbname=postgres");
+        let (client, connection) = tokio_postgres::connect(&conninfo, tokio_postgres::NoTls).await.expect("connect");
+        let driver = tokio::spawn(connection);
+        let rows = client.simple_query(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+        drop(client);
+        let _ = driver.await;
+        rows.into_iter()
+            .filter_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(row) => {
+                    Some((0..row.len()).map(|i| row.get(i).map(str::to_string)).collect())
+                }
+                _ => None,
+            })
+            .collect()
+    })
+}
