@@ -91,6 +91,8 @@ fn parent_of(d: &Value) -> Option<String> {
 /// One revision a `_bulk_docs` carried to a node (the request reached it; it may have been a no-op).
 #[derive(Debug, Clone)]
 struct Placed {
+    /// The request's index in the log.
+    request: usize,
     node: usize,
     rev: String,
     parent: Option<String>,
@@ -99,12 +101,20 @@ struct Placed {
 
 /// The revisions of document `id` the `_bulk_docs` among `log[range]` carried to a node.
 fn placed(s: &CouchCluster, range: Range<usize>, id: &str) -> Vec<Placed> {
+    let start = range.start;
     s.log[range]
         .iter()
-        .filter(|r| r.is_bulk() && r.status.is_some())
-        .flat_map(|r| r.bulk_docs().into_iter().map(move |d| (r.node, d)))
-        .filter(|(_, d)| d["_id"] == json!(couch_id(C, id)))
-        .map(|(node, d)| Placed { node, rev: d["_rev"].as_str().unwrap().to_string(), parent: parent_of(&d), doc: d })
+        .enumerate()
+        .filter(|(_, r)| r.is_bulk() && r.status.is_some())
+        .flat_map(|(k, r)| r.bulk_docs().into_iter().map(move |d| (start + k, r.node, d)))
+        .filter(|(_, _, d)| d["_id"] == json!(couch_id(C, id)))
+        .map(|(request, node, d)| Placed {
+            request,
+            node,
+            rev: d["_rev"].as_str().unwrap().to_string(),
+            parent: parent_of(&d),
+            doc: d,
+        })
         .collect()
 }
 
@@ -871,7 +881,7 @@ fn settle(s: &mut Couch, c: usize, id: &str, strategy: &str) -> (Vec<Doc>, Doc) 
     let near_c = s.latency[&PeerId::Router(c)].clone();
     s.place(PeerId::Client(k), near_c);
     let config = s.config(&json!({"conflict": strategy}));
-    s.add_client(config, Platform { browser: false, has_indexeddb: false, has_resolver: false });
+    s.add_client(config, Platform { browser: false, has_indexeddb: false, has_resolver: false, has_fs: false });
     s.run_for(1000); // its first health checks
     let get = CallSpec::Get { collection: notes(), id: id.into(), read_preference: None, read_policy: None };
     let Output::Doc(read) = s.call_spec(k, get).0.expect("the read") else { panic!("a document") };
@@ -1290,14 +1300,15 @@ fn only_tombstones(body: &str) -> bool {
 /// replicated,
 /// - no revision arrived under another parent, and the nodes hold identical trees (bodies and `updatedAt` too);
 /// - every revision id was sent with one parent and one body, wherever and however often it was sent;
-/// - every revision a call wrote is `N+1-hash(key, parent)`; a call wrote one revision, or (never with `sync`)
-///   several only on different nodes whose winners (the parents) differed;
+/// - every revision a call wrote is `N+1-hash(key, parent)`, one per parent; every attempt of a call wrote the same
+///   revisions (one, or a delete's one per live leaf), or (never with `sync`) others only on another node;
 /// - after a `_bulk_docs` whose outcome was unknown (refused, lost or timed out) the call's next request went to
 ///   the same node, unless the client saw it `Down`;
 /// - a call that failed with a final error (`not_found`, `already_exists`) wrote nothing (without `strict`: unless
 ///   its outcome was unknown on a node it had to leave, and the node it moved to answered — an open src issue);
 /// - every acknowledged write is on every node: its own revision (and the version it replied), or for a delete
-///   acknowledged without writing, a read of that node that found only tombstones.
+///   acknowledged without writing, a read of that node that found only tombstones;
+/// - a confirmed delete never resurrects: no leaf a delete's attempt read live (and wrote over) is live anywhere.
 ///
 /// Returns the first violation with the moves that led to it.
 fn random_sequence(seed: u64, moves: usize, sync: bool, strict: bool) -> Result<(), String> {
@@ -1418,18 +1429,29 @@ fn random_sequence(seed: u64, moves: usize, sync: bool, strict: bool) -> Result<
                 );
             }
         }
-        // Two revisions of one write: only on different nodes over different winners (never with `sync`).
+        // One parent, one revision: every attempt over a parent makes the same child.
         for (i, a) in placements.iter().enumerate() {
-            for b in &placements[i + 1..] {
-                if a.rev != b.rev && (sync || a.node == b.node || a.parent == b.parent) {
+            if let Some(b) = placements[i + 1..].iter().find(|b| b.parent == a.parent && b.rev != a.rev) {
+                return fail(
+                    &trace,
+                    format!("{what}: {} and {} under one parent {:?}: {:#?}", a.rev, b.rev, a.parent, requests()),
+                );
+            }
+        }
+        // Two attempts that wrote different revisions (a delete writes one per live leaf, so an attempt writes a
+        // set): only on different nodes over different leaves (never with `sync`).
+        let mut attempts: BTreeMap<usize, (usize, BTreeSet<&str>)> = BTreeMap::new();
+        for p in &placements {
+            attempts.entry(p.request).or_insert((p.node, BTreeSet::new())).1.insert(&p.rev);
+        }
+        let attempts: Vec<&(usize, BTreeSet<&str>)> = attempts.values().collect();
+        for (i, (a_node, a)) in attempts.iter().enumerate() {
+            for (b_node, b) in &attempts[i + 1..] {
+                if a != b && (sync || a_node == b_node) {
                     return fail(
                         &trace,
                         format!(
-                            "{what}: one write made {} on node {} and {} on node {}: {:#?}",
-                            a.rev,
-                            a.node,
-                            b.rev,
-                            b.node,
+                            "{what}: one write made {a:?} on node {a_node} and {b:?} on node {b_node}: {:#?}",
                             requests()
                         ),
                     );
@@ -1495,10 +1517,40 @@ fn random_sequence(seed: u64, moves: usize, sync: bool, strict: bool) -> Result<
                         );
                     }
                 }
+                if *reply == Reply::Deleted {
+                    if let Some(alive) = resurrected(&s, call) {
+                        return fail(
+                            &trace,
+                            format!("{what}: a confirmed delete resurrected {alive}: {:#?}", requests()),
+                        );
+                    }
+                }
             }
         }
     }
     Ok(())
+}
+
+/// A revision the delete `call` read live (every leaf of the `open_revs=all` read before each `_bulk_docs` it
+/// sent that reached its node) that is still a live leaf on some node, after everything replicated: a confirmed
+/// delete brought it back. A write the deleting node had not received is not one (see `a_write_the_deleting_
+/// node_had_not_received_survives_the_delete`).
+fn resurrected(s: &CouchCluster, call: &WriteCall) -> Option<String> {
+    for k in call.log.clone().filter(|&k| s.log[k].is_bulk() && s.log[k].status.is_some()) {
+        let read = &s.log[k - 1];
+        assert!(k > call.log.start && read.method == Method::Get && read.node == s.log[k].node, "a write's read");
+        let body: Value = serde_json::from_str(read.response.as_deref().unwrap_or("[]")).unwrap_or(json!([]));
+        let read_live = body.as_array().into_iter().flatten().filter(|i| i["ok"]["_deleted"] != json!(true));
+        for rev in read_live.filter_map(|i| i["ok"]["_rev"].as_str()) {
+            if let Some(n) = (0..s.nodes.len()).find(|&n| live(s, n, &call.id).iter().any(|r| r == rev)) {
+                return Some(format!(
+                    "{rev} (read live on node {} before the write, still live on node {n})",
+                    read.node
+                ));
+            }
+        }
+    }
+    None
 }
 
 #[test]
@@ -1563,4 +1615,137 @@ fn a_write_that_landed_before_its_node_died_is_not_reported_not_found_by_the_nex
         Ok(done) => assert_eq!(doc(&Ok(done)).data, data(json!({"v": 2}))),
         Err(e) => assert!(e.retryable() && should_queue(&e), "the update landed, yet the call failed with {e:?}"),
     }
+}
+
+// ----- 10. a confirmed delete stays deleted -----
+
+/// A delete of a document with an unsettled conflict (no read settled it): the write's read lists both live
+/// leaves, and one `_bulk_docs` ends each with a tombstone `N+1-hash(key, leaf)`; after replication no node has a
+/// live leaf, so the document reads as deleted everywhere. `ifVersion` is checked against CouchDB's winner, as
+/// for any write. Before, only the winner got a tombstone and the losing version became the document on every
+/// node once the delete had been confirmed.
+#[test]
+fn a_delete_over_an_unsettled_conflict_ends_every_live_leaf_so_nothing_lives_after_replication() {
+    let mut s = conflict_cluster();
+    let (early, late) = make_conflict(&mut s, "d");
+    let delete_if = |v: &str| Action::Delete { collection: notes(), id: "d".into(), if_version: Some(rev(v)) };
+    let stale = s.op(2, delete_if(&late)).unwrap_err();
+    assert!(matches!(&stale, Error::Conflict { current: Some(cur) } if cur["version"] == json!(early)), "{stale:?}");
+    let from = s.log.len();
+    let r = s.call(2, delete_if(&early), keyed("kd")).0;
+    assert_eq!(r.unwrap().reply, Reply::Deleted);
+    let bulks = placed(&s, from..s.log.len(), "d");
+    assert!(bulks.iter().all(|b| b.request == bulks[0].request && b.doc["_deleted"] == json!(true)), "{bulks:?}");
+    let mut written: Vec<(String, Option<String>)> = bulks.iter().map(|b| (b.rev.clone(), b.parent.clone())).collect();
+    written.sort();
+    let mut expected = vec![(rev_of("kd", &early), Some(early.clone())), (rev_of("kd", &late), Some(late.clone()))];
+    expected.sort();
+    assert_eq!(written, expected, "one tombstone under each live leaf, in one _bulk_docs, named by key and parent");
+    s.replicate_all();
+    for n in 0..3 {
+        assert_eq!(live(&s, n, "d"), Vec::<String>::new(), "node {n}: no live leaf");
+    }
+    assert!(s.anomalies.is_empty() && s.converged(), "{:?} {:?}", s.anomalies, s.divergent(&[]));
+    for c in 0..3 {
+        assert_eq!(s.op(c, get("d")).unwrap().reply, Reply::Missing, "client {c}");
+    }
+}
+
+/// The delete of a conflicted document lands on node 2 and its answer is lost. The retry reads node 2 again,
+/// finds its own tombstones and writes nothing; or, when node 2 died, moves to a node with the same leaves and
+/// writes the same tombstones there (the same ids and bodies), so after replication each leaf has exactly one
+/// tombstone of this delete and nothing lives.
+#[test]
+fn a_retried_delete_of_a_conflicted_document_is_applied_once() {
+    for node_dies in [false, true] {
+        let mut s = conflict_cluster();
+        let (early, late) = make_conflict(&mut s, "d");
+        s.nodes[2].drop_next_answer = true;
+        s.nodes[2].after_drop = node_dies.then_some(NodeState::Down);
+        let from = s.log.len();
+        let r = s.call(2, delete("d"), keyed("kd")).0;
+        assert_eq!(r.unwrap().reply, Reply::Deleted, "node_dies: {node_dies}");
+        let sent: Vec<(usize, Vec<Value>)> = s.log[from..]
+            .iter()
+            .filter(|r| r.is_bulk() && r.status.is_some())
+            .map(|r| (r.node, r.bulk_docs()))
+            .collect();
+        if node_dies {
+            assert_eq!(sent.len(), 2);
+            assert_ne!(sent[1].0, 2);
+            assert_eq!(sent[0].1, sent[1].1, "the same tombstones on both nodes");
+        } else {
+            assert_eq!(
+                trail(&s, from..s.log.len()),
+                [(2, Method::Get, true, false), (2, Method::Post, true, true), (2, Method::Get, true, false)],
+                "the retry found its tombstones on node 2 and wrote nothing"
+            );
+        }
+        s.start(2);
+        s.replicate_all();
+        let mut mine = vec![rev_of("kd", &early), rev_of("kd", &late)];
+        mine.sort();
+        for n in 0..3 {
+            assert_eq!(leaves(&s, n, "d"), mine, "node {n}: one tombstone per leaf, each once");
+            assert_eq!(live(&s, n, "d"), Vec::<String>::new());
+        }
+        assert!(s.anomalies.is_empty() && s.converged(), "{:?} {:?}", s.anomalies, s.divergent(&[]));
+    }
+}
+
+/// Clients 0 and 1 delete the same conflicted document, each on its own node, before either hears of the other.
+/// Each ends both leaves; after replication every node holds the four tombstones and no live leaf: the same
+/// trees, the document deleted, no conflict (tombstones are none), and a new create starts clean.
+#[test]
+fn two_clients_deleting_the_same_conflicted_document_converge_without_a_new_conflict() {
+    let mut s = conflict_cluster();
+    let (early, late) = make_conflict(&mut s, "d");
+    for (c, key) in [(0, "k0"), (1, "k1")] {
+        let r = s.call(c, delete("d"), keyed(key)).0.unwrap();
+        assert_eq!((r.reply, r.endpoint.0), (Reply::Deleted, c));
+    }
+    s.replicate_all();
+    let mut all: Vec<String> = ["k0", "k1"].iter().flat_map(|k| [rev_of(k, &early), rev_of(k, &late)]).collect();
+    all.sort();
+    for n in 0..3 {
+        assert_eq!(leaves(&s, n, "d"), all, "node {n}");
+        assert_eq!(live(&s, n, "d"), Vec::<String>::new(), "node {n}");
+    }
+    assert!(s.anomalies.is_empty() && s.converged(), "{:?} {:?}", s.anomalies, s.divergent(&[]));
+    assert_eq!(s.op(2, get("d")).unwrap().reply, Reply::Missing);
+    s.op(2, create("d", json!({"v": "again"}))).unwrap();
+    s.replicate_all();
+    let again = s.op(0, get("d")).unwrap();
+    assert!(again.conflicts.is_empty(), "{again:?}");
+    assert_eq!(doc(&Ok(again)).data, data(json!({"v": "again"})));
+}
+
+/// The limit of a delete in multi-primary (docs/ARCHITECTURE.md, "Exactly once on CouchDB"): it ends what it read.
+/// Client x updates the document on node 1; before node 0 hears of it, client c deletes it there. After
+/// replication x's update is a live leaf beside c's tombstone and wins, as CouchDB decides (a live leaf beats a
+/// deleted one) on every node and for every client of the database. The SDK keeps that: a read returns the update
+/// with no conflict (tombstones are not `_conflicts`), no strategy runs, and deleting again ends it. What c's
+/// delete read never comes back (`random_sequence` checks that in every sequence).
+#[test]
+fn a_write_the_deleting_node_had_not_received_survives_the_delete() {
+    let (mut s, c, v1) = one_doc(json!({}));
+    let x = s.connect_near(json!({}), 1);
+    s.run_for(200);
+    let r = s.call(x, update("a", json!({"by": "x"})), keyed("kx")).0;
+    assert_eq!(r.as_ref().unwrap().endpoint.0, 1);
+    let u = version(&r);
+    let r = s.call(c, delete("a"), keyed("kd")).0.unwrap();
+    assert_eq!((r.reply, r.endpoint.0), (Reply::Deleted, 0));
+    s.replicate_all();
+    for n in 0..3 {
+        assert_eq!(live(&s, n, "a"), [u.as_str()], "node {n}: the update the delete never saw");
+        let t = s.tree(n, &couch_id(C, "a")).unwrap();
+        assert!(t.revs[&rev_of("kd", &v1)].deleted, "node {n}: what the delete read stays deleted");
+    }
+    let read = s.op(c, get("a")).unwrap();
+    assert!(read.conflicts.is_empty(), "{read:?}");
+    assert_eq!(doc(&Ok(read)).data, data(json!({"v": 1, "by": "x"})));
+    assert_eq!(s.call(c, delete("a"), keyed("kd2")).0.unwrap().reply, Reply::Deleted);
+    s.replicate_all();
+    assert!((0..3).all(|n| live(&s, n, "a").is_empty()));
 }

@@ -287,6 +287,63 @@ describe('concurrent updates at two nodes: conflicts settled per strategy, conve
   }
 });
 
+test('a delete over a conflict no read settled leaves nothing alive on any node', async () => {
+  const db = await replikit.createClient(options(cluster.endpoints));
+  const coll = db.collection('gone');
+  try {
+    const base = await coll.create({ v: 0 });
+    await converged('gone', base.id);
+    // Two concurrent children of the base, written to node 0 as a replicator would write them: a conflict that
+    // replication spreads to every node and that no read through the SDK has seen.
+    const baseHash = base.version.split('-')[1];
+    const branches = [0, 1].map((branch) => {
+      const hash = Buffer.from(crypto.getRandomValues(new Uint8Array(16))).toString('hex');
+      return {
+        _id: `gone:${base.id}`, _rev: `2-${hash}`, _revisions: { start: 2, ids: [hash, baseHash] },
+        collection: 'gone', data: { branch }, updatedAt: new Date().toISOString(),
+      };
+    });
+    const posted = await fetch(`${cluster.endpoints[0]}/app/_bulk_docs`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ new_edits: false, docs: branches }),
+    });
+    assert.equal(posted.status, 201);
+    const path = encodeURIComponent(`gone:${base.id}`);
+    /** Node i's leaves (`open_revs=all`), live or deleted. */
+    const leaves = async (i) => (await raw(i, `${path}?open_revs=all`)).map((l) => l.ok);
+    const bothLive = (ls) => ls.filter((l) => !l._deleted).length === 2;
+    let seen = [];
+    for (const deadline = Date.now() + 20000; Date.now() < deadline; await sleep(100)) {
+      seen = await Promise.all([0, 1, 2].map(leaves));
+      if (seen.every(bothLive)) break;
+    }
+    assert.ok(seen.every(bothLive), `the conflict on every node: ${JSON.stringify(seen)}`);
+
+    await coll.delete(base.id);
+
+    for (const deadline = Date.now() + 20000; Date.now() < deadline; await sleep(100)) {
+      seen = await Promise.all(
+        [0, 1, 2].map(async (i) => {
+          const r = await fetch(`${cluster.endpoints[i]}/app/${path}`, { headers: { accept: 'application/json' } });
+          return { status: r.status, doc: await r.json(), leaves: await leaves(i) };
+        }),
+      );
+      if (seen.every((n) => n.status === 404 && n.leaves.every((l) => l._deleted))) break;
+    }
+    for (const [i, n] of seen.entries()) {
+      // CouchDB says `deleted`, PouchDB Server `missing`; the leaves show the tombstones either way.
+      assert.equal(n.status, 404, `node ${i} answers 404: ${JSON.stringify(n.doc)}`);
+      assert.ok(['deleted', 'missing'].includes(n.doc.reason), JSON.stringify(n.doc));
+      assert.ok(n.leaves.length >= 2, `node ${i} keeps the tombstones: ${JSON.stringify(n.leaves)}`);
+      assert.deepEqual(n.leaves.filter((l) => !l._deleted), [], `node ${i}: no live leaf`);
+    }
+    assert.equal(await coll.get(base.id, { readPolicy: 'network-only' }), null);
+  } finally {
+    db.close();
+  }
+});
+
 test('offline: writes made while every node is down are queued and applied once when one comes back', async () => {
   const db = await replikit.createClient(options(cluster.endpoints, { primaryWaitMs: 500, offline: { queueWrites: true } }));
   const synced = [];

@@ -6,8 +6,9 @@
 //!
 //! Writes are two requests to one node. The first reads every leaf revision with its history
 //! (`GET ?open_revs=all&revs=true`); the second writes the child of the winning revision with `_bulk_docs` and
-//! `new_edits: false`, with a revision id the client derives from the write's idempotency key and the parent
-//! (`N+1-hash(key, parent)`) and a body that is the same on every attempt. Writing a revision that exists is a
+//! `new_edits: false` (a delete: a tombstone under every live leaf, so no losing leaf outlives it), with a revision
+//! id the client derives from the write's idempotency key and the parent (`N+1-hash(key, parent)`) and a body that
+//! is the same on every attempt. Writing a revision that exists is a
 //! no-op in CouchDB and replication carries revisions unchanged, so a write retried on a node that is in the same
 //! state (the node its answer was lost on is tried again first, see the router) lands as the same revision, and a
 //! retry that finds its revision in any leaf's history knows the first attempt landed. `ifVersion`, "create only

@@ -5,6 +5,11 @@
 //! the parent, with a body that is the same on every attempt (the write time is the attempt's, fixed when the
 //! write was made). Why: a retry lands as the same revision instead of a second one, and a retry that finds its
 //! revision in a leaf's history knows the first attempt landed and sends nothing.
+//!
+//! A delete writes a tombstone under every live leaf it read, not only under the winner, each named the same way
+//! (`hash(key, leaf)`): CouchDB's winner is a live leaf whenever there is one, so a losing leaf left alive would
+//! become the document once the winner was deleted. A leaf that reaches the node after the delete (a write
+//! another node took) is not ended by it; see docs/ARCHITECTURE.md, "A confirmed delete stays deleted".
 
 use std::ops::ControlFlow;
 
@@ -66,12 +71,27 @@ pub(super) fn compose(db: &str, url: &str, action: &Action, attempt: &Attempt, l
         ControlFlow::Continue(data) => data,
         ControlFlow::Break(verdict) => return verdict,
     };
-    let Some(generation) = child_generation(current.map(|l| &l.rev)) else {
-        return Verdict::Failed(protocol_error(url, format!("{name}: the winning revision can have no child")));
+    // A delete ends every live leaf it read, the winner first: a losing leaf it left would become the document.
+    let parents: Vec<Option<&Leaf>> = match action {
+        Action::Delete { .. } => {
+            let losers = leaves.iter().filter(|l| l.doc.is_some() && !current.is_some_and(|w| std::ptr::eq(w, *l)));
+            current.into_iter().chain(losers).map(Some).collect()
+        }
+        _ => vec![current],
     };
-    let child = (generation, child_hash(current.map(|l| &l.rev), key));
-    let (body, reply) = child_doc(collection, id, attempt, current, child, data);
-    Verdict::FollowUp(FollowUp { call: bulk_docs(db, vec![body]), reply })
+    let (mut docs, mut reply, mut data) = (Vec::with_capacity(parents.len()), Reply::Deleted, data);
+    for parent in parents {
+        let rev = parent.map(|l| &l.rev);
+        let Some(generation) = child_generation(rev) else {
+            return Verdict::Failed(protocol_error(url, format!("{name}: a leaf of the last generation has no child")));
+        };
+        // Only a delete has several parents, and it writes no data.
+        let (body, written) =
+            child_doc(collection, id, attempt, parent, (generation, child_hash(rev, key)), data.take());
+        docs.push(body);
+        reply = written;
+    }
+    Verdict::FollowUp(FollowUp { call: bulk_docs(db, docs), reply })
 }
 
 /// An earlier attempt of this very write landed as `mine` (here, or on a node that replicated it here).
@@ -249,6 +269,45 @@ mod tests {
             ),
             "this node never had it"
         );
+    }
+
+    #[test]
+    fn a_delete_ends_every_live_leaf_it_read_the_winner_first() {
+        let a = CouchDb::new("app");
+        let delete = Action::Delete { collection: c(), id: "a".into(), if_version: None };
+        let gone = json!({"ok": {"_id": "notes:a", "_rev": "3-ee", "_deleted": true, "_revisions": {"start": 3, "ids": ["ee", "dd", "aa"]}}});
+        let tombstones = |leaves: Value| {
+            let f = follow_up(a.interpret("u", &delete, &attempt("k", false), None, ok(leaves)));
+            assert_eq!(f.reply, Reply::Deleted);
+            let body: Value = serde_json::from_str(f.call.body.as_deref().unwrap()).unwrap();
+            body["docs"].as_array().unwrap().clone()
+        };
+        let docs = tombstones(json!([leaf("2-bb", &["bb", "aa"]), gone, leaf("2-cc", &["cc", "aa"])]));
+        let expected = |parent: &str, ids: &[&str]| {
+            let hash = rev_hash(&["k", parent]);
+            let mut path = vec![hash.clone()];
+            path.extend(ids.iter().map(|i| i.to_string()));
+            json!({"_id": "notes:a", "_rev": format!("3-{hash}"), "_deleted": true,
+                "_revisions": {"start": 3, "ids": path}})
+        };
+        assert_eq!(
+            docs,
+            [expected("2-cc", &["cc", "aa"]), expected("2-bb", &["bb", "aa"])],
+            "one under each live leaf, the winner first, none under the old tombstone"
+        );
+        let reversed = tombstones(json!([leaf("2-cc", &["cc", "aa"]), leaf("2-bb", &["bb", "aa"])]));
+        assert_eq!(reversed, docs, "the same revisions, the winner first, whichever order the node listed them in");
+        // A retry that finds one of its tombstones sends nothing; `ifVersion` must name the winner.
+        let mine = format!("3-{}", rev_hash(&["k", "2-bb"]));
+        let landed = ok(json!([leaf("2-cc", &["cc", "aa"]), {"ok": {"_id": "notes:a", "_rev": mine, "_deleted": true,
+            "_revisions": {"start": 3, "ids": [rev_hash(&["k", "2-bb"]), "bb", "aa"]}}}]));
+        assert_eq!(a.interpret("u", &delete, &attempt("k", true), None, landed), Verdict::done(Reply::Deleted));
+        let loser = Action::Delete { collection: c(), id: "a".into(), if_version: Some(Version::Rev("2-bb".into())) };
+        let both = ok(json!([leaf("2-bb", &["bb", "aa"]), leaf("2-cc", &["cc", "aa"])]));
+        assert!(matches!(
+            a.interpret("u", &loser, &attempt("k", false), None, both),
+            Verdict::Final(Error::Conflict { .. })
+        ));
     }
 
     #[test]
