@@ -173,8 +173,14 @@ export type StoredDoc<T extends object = Record<string, unknown>> = Omit<Doc<T>,
 export type ReadPolicy = 'network-first' | 'cache-first' | 'stale-while-revalidate' | 'network-only' | 'cache-only';
 
 export interface CacheOptions {
-  /** Default: `'indexeddb'` in browsers, `'memory'` in Node. `'none'` turns the cache (and the outbox's persistence) off. */
-  store?: 'indexeddb' | 'memory' | 'none';
+  /**
+   * Default: `'indexeddb'` in browsers, `'memory'` in Node. `'file'` (Node only, with `path`): queued writes are
+   * kept as files and survive the process (documents are cached in memory). `'none'` turns the cache (and the
+   * outbox's persistence) off. In memory, queued writes are lost when the process exits.
+   */
+  store?: 'indexeddb' | 'memory' | 'file' | 'none';
+  /** The folder of the `'file'` store (created, mode 0700; one process per folder). */
+  path?: string;
   /** The IndexedDB database name (also names the tabs' channel and lock). Default `'replikit'`. */
   name?: string;
   /** Least recently used entries past this are evicted (never ones with pending writes). Default 1000. */
@@ -500,7 +506,7 @@ export interface EffectiveOptions {
   retry: Required<RetryOptions>;
   /** The header names (values are left out). */
   headers: string[];
-  cache: Required<Omit<CacheOptions, 'ttlMs'>> & { ttlMs: number | null };
+  cache: Required<Omit<CacheOptions, 'ttlMs' | 'path'>> & { ttlMs: number | null; path: string | null };
   readPolicy: ReadPolicy;
   offline: { queueWrites: boolean };
   conflict: 'server-wins' | 'client-wins' | 'last-writer-wins' | 'function';

@@ -32,7 +32,7 @@ fn cluster_on(options: Value, has_resolver: bool) -> World<PgCluster> {
         opts[k] = v;
     }
     let config = Config::from_json(opts).expect("valid options");
-    let platform = Platform { browser: true, has_indexeddb: false, has_resolver };
+    let platform = Platform { browser: true, has_indexeddb: false, has_resolver, has_fs: false };
     let mut h = World::new(PgCluster::new(1));
     h.add_client(config, platform);
     h.run_for(100); // the first health checks
@@ -276,7 +276,7 @@ fn a_store_that_fails_while_queueing_refuses_the_write_rather_than_reorder_it() 
     // A persistent store (IndexedDB in browsers) that breaks: what it holds cannot be seen any more, so a write
     // queued in memory now would sync before older queued writes and be overwritten by them after a reload.
     let config = Config::from_json(json!({ "primary": url(0), "replicas": [url(1)] })).unwrap();
-    let platform = Platform { browser: true, has_indexeddb: true, has_resolver: false };
+    let platform = Platform { browser: true, has_indexeddb: true, has_resolver: false, has_fs: false };
     let settings = replikit::core::client::Settings::resolve(&config, platform).unwrap();
     let mut h = World::new(PgCluster::new(1));
     h.add_client_with(config, settings);
@@ -381,7 +381,7 @@ fn an_answer_of_the_conflict_function_nobody_asked_for_is_ignored() {
 #[test]
 fn a_store_that_fails_to_read_is_reported_but_kept() {
     let config = Config::from_json(json!({ "primary": url(0), "replicas": [url(1)] })).unwrap();
-    let platform = Platform { browser: true, has_indexeddb: true, has_resolver: false };
+    let platform = Platform { browser: true, has_indexeddb: true, has_resolver: false, has_fs: false };
     let settings = replikit::core::client::Settings::resolve(&config, platform).unwrap();
     let mut h = World::new(PgCluster::new(1));
     h.add_client_with(config, settings);
@@ -464,4 +464,18 @@ fn refused_credentials_while_flushing_pause_the_outbox_and_keep_every_entry() {
     let (r, _) = h.call_spec(0, CallSpec::Flush);
     assert!(matches!(r, Ok(Output::Nothing)), "{r:?}");
     assert!(on_server(&h, "a").is_some() && on_server(&h, "b").is_some());
+}
+
+#[test]
+fn the_file_store_needs_nodes_file_system_and_its_failure_is_a_durable_stores_failure() {
+    use replikit::core::client::Settings;
+    use replikit::core::types::StoreKind;
+    let config = Config::from_json(json!({ "primary": url(0), "cache": {"store": "file", "path": "/q"} })).unwrap();
+    let browser = Platform { browser: true, has_indexeddb: true, has_resolver: false, has_fs: false };
+    let err = Settings::resolve(&config, browser).unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument { ref what, .. } if what == "cache.store"), "{err:?}");
+    let node = Platform { browser: false, has_indexeddb: false, has_resolver: false, has_fs: true };
+    let settings = Settings::resolve(&config, node).unwrap();
+    assert_eq!((settings.store, settings.path.as_deref()), (StoreKind::File, Some("/q")));
+    assert!(StoreKind::File.durable() && StoreKind::IndexedDb.durable() && !StoreKind::Memory.durable());
 }

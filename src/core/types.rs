@@ -123,11 +123,24 @@ pub enum StoreKind {
     #[serde(rename = "indexeddb")]
     IndexedDb,
     Memory,
+    /// Node: the outbox in files under `cache.path` (queued writes survive the process); documents in memory.
+    File,
     None,
 }
 
-pub(crate) const STORES: &[(&str, StoreKind)] =
-    &[("indexeddb", StoreKind::IndexedDb), ("memory", StoreKind::Memory), ("none", StoreKind::None)];
+impl StoreKind {
+    /// Whether queued writes outlive the process (and so a failure of the store matters for their order).
+    pub fn durable(self) -> bool {
+        matches!(self, StoreKind::IndexedDb | StoreKind::File)
+    }
+}
+
+pub(crate) const STORES: &[(&str, StoreKind)] = &[
+    ("indexeddb", StoreKind::IndexedDb),
+    ("memory", StoreKind::Memory),
+    ("file", StoreKind::File),
+    ("none", StoreKind::None),
+];
 
 /// The string forms of a read preference: its modes.
 pub(crate) const READ_PREFERENCES: &[(&str, ReadMode)] = &[

@@ -58,14 +58,15 @@ async fn create(options: JsValue) -> Result<Client, Error> {
         browser: in_browser(),
         has_indexeddb: !get(&js_sys::global(), "indexedDB").is_undefined(),
         has_resolver: resolver.is_some(),
+        has_fs: super::file_store::has_fs(),
     };
     let settings = Settings::resolve(&config, platform)?;
     let seed = (js_sys::Math::random() * 9_007_199_254_740_991.0) as u64 ^ now_ms();
     let core = Core::new(config, settings.clone(), seed);
     let tab = crate::core::client::uuid_v7(now_ms(), &super::js::random_bytes::<10>());
     let (store, loaded) = open_store(&settings).await;
-    let persistent = matches!(store, AnyStore::IndexedDb(_));
-    let tabs = persistent.then(|| Tabs::open(&settings.name, tab)).flatten();
+    let persistent = matches!(store, AnyStore::IndexedDb(_) | AnyStore::File(_));
+    let tabs = matches!(store, AnyStore::IndexedDb(_)).then(|| Tabs::open(&settings.name, tab)).flatten();
     let executor = Executor::new(core, fetch, store, resolver);
     executor.start(persistent, loaded, tabs);
     Ok(Client { executor })
@@ -74,12 +75,14 @@ async fn create(options: JsValue) -> Result<Client, Error> {
 /// Opens the store the settings name and reads its entries; an IndexedDB that cannot be opened gives a memory
 /// store and the error (the core decides what follows).
 async fn open_store(settings: &Settings) -> (AnyStore, Result<Vec<crate::core::cache::Entry>, Error>) {
-    let store = match settings.store {
-        StoreKind::IndexedDb => match AnyStore::indexeddb(&settings.name).await {
-            Ok(s) => s,
-            Err(e) => return (AnyStore::Memory(crate::cache::MemoryStore::new()), Err(e)),
-        },
-        _ => AnyStore::Memory(crate::cache::MemoryStore::new()),
+    let opened = match (settings.store, settings.path.as_deref()) {
+        (StoreKind::IndexedDb, _) => AnyStore::indexeddb(&settings.name).await,
+        (StoreKind::File, Some(path)) => super::file_store::FileStore::open(path).map(AnyStore::File),
+        _ => Ok(AnyStore::Memory(crate::cache::MemoryStore::new())),
+    };
+    let store = match opened {
+        Ok(s) => s,
+        Err(e) => return (AnyStore::Memory(crate::cache::MemoryStore::new()), Err(e)),
     };
     let loaded = match settings.store {
         StoreKind::None => Ok(Vec::new()),
@@ -130,7 +133,7 @@ impl Client {
             "durability": c.durability,
             "retry": {"maxAttempts": c.retry.max_attempts, "baseDelayMs": c.retry.base_delay_ms, "maxDelayMs": c.retry.max_delay_ms},
             "headers": c.headers.keys().collect::<Vec<_>>(),
-            "cache": {"store": o.store, "name": o.name, "maxEntries": o.max_entries, "ttlMs": o.ttl_ms},
+            "cache": {"store": o.store, "name": o.name, "maxEntries": o.max_entries, "ttlMs": o.ttl_ms, "path": o.path},
             "readPolicy": o.policy,
             "offline": {"queueWrites": o.queue_writes},
             "conflict": conflict,

@@ -260,18 +260,24 @@ impl Executor {
         super::events::call_resolver(resolver, input).await
     }
 
+    /// Arms the one timer for the core's next deadline. In Node it keeps the process alive only while the app
+    /// awaits a call (a script that awaits a write waiting for a primary must not exit under it); health checks
+    /// alone never hold a process open.
     fn arm_timer(&self) {
-        let next = self.core.borrow().poll_timeout();
+        let (next, awaited) = {
+            let core = self.core.borrow();
+            (core.poll_timeout(), core.awaited())
+        };
         let mut timer = self.timer.borrow_mut();
         match (next, timer.as_ref()) {
-            (Some(at), Some((armed, _))) if *armed <= at => {}
+            (Some(at), Some((armed, t))) if *armed <= at => t.keep_alive(awaited),
             (Some(at), _) => {
                 if let Some((_, t)) = timer.take() {
                     t.cancel();
                 }
                 let tick = self.tick.borrow();
                 let f: &Function = tick.as_ref().expect("set in new").as_ref().unchecked_ref();
-                *timer = Some((at, Timer::start(f, at.saturating_sub(now_ms()), true)));
+                *timer = Some((at, Timer::start(f, at.saturating_sub(now_ms()), !awaited)));
             }
             (None, _) => {}
         }

@@ -35,6 +35,16 @@ impl Timer {
     pub fn cancel(self) {
         clear_timeout(&self.0);
     }
+
+    /// Node: whether the timer keeps the process alive (`ref`/`unref`); browsers have no such notion.
+    pub fn keep_alive(&self, on: bool) {
+        let name = if on { "ref" } else { "unref" };
+        if let Ok(f) = Reflect::get(&self.0, &name.into()) {
+            if let Some(f) = f.dyn_ref::<Function>() {
+                let _ = f.call0(&self.0);
+            }
+        }
+    }
 }
 
 /// `obj[key]`, or undefined.

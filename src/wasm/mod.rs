@@ -9,6 +9,7 @@ mod convert;
 mod errors;
 mod events;
 mod executor;
+mod file_store;
 mod http;
 mod js;
 mod locks;

@@ -1,5 +1,6 @@
 //! Carries out the core's store operations on the store this client has (IndexedDB or memory).
 
+use super::file_store::FileStore;
 use crate::cache::indexeddb::IndexedDbStore;
 use crate::cache::{MemoryStore, Store};
 use crate::core::cache::Entry;
@@ -10,6 +11,7 @@ use crate::core::Error;
 pub enum AnyStore {
     Memory(MemoryStore),
     IndexedDb(IndexedDbStore),
+    File(FileStore),
 }
 
 macro_rules! dispatch {
@@ -17,6 +19,7 @@ macro_rules! dispatch {
         match $self {
             AnyStore::Memory($s) => $call.await,
             AnyStore::IndexedDb($s) => $call.await,
+            AnyStore::File($s) => $call.await,
         }
     };
 }

@@ -153,7 +153,8 @@ impl Client {
 
     /// A write to the store failed: switch to memory (reads go on, queued writes stay in memory) and tell the app.
     pub(super) fn storage_failed(&mut self, error: Error) {
-        if self.persistent {
+        if self.settings.store.durable() && !self.store_broken {
+            self.store_broken = true;
             self.persistent = false;
             self.effects.push_back(Effect::Store { token: StoreToken(0), op: StoreOp::UseMemory });
         }

@@ -18,6 +18,8 @@ pub struct Platform {
     pub has_indexeddb: bool,
     /// The app passed a conflict function.
     pub has_resolver: bool,
+    /// Node's file system is there (the `file` store).
+    pub has_fs: bool,
 }
 
 /// The local settings resolved for this environment.
@@ -25,6 +27,8 @@ pub struct Platform {
 pub struct Settings {
     pub store: StoreKind,
     pub name: String,
+    /// The `file` store's folder.
+    pub path: Option<String>,
     pub max_entries: usize,
     pub ttl_ms: Option<u64>,
     pub policy: ReadPolicy,
@@ -45,9 +49,13 @@ impl Settings {
                 "\"indexeddb\" needs a global indexedDB (a browser, or fake-indexeddb in Node)",
             ));
         }
+        if store == StoreKind::File && !platform.has_fs {
+            return Err(Error::invalid("cache.store", "\"file\" needs Node's file system (the package's Node entry)"));
+        }
         Ok(Settings {
             store,
             name: config.cache.name.clone(),
+            path: config.cache.path.clone(),
             max_entries: config.cache.max_entries,
             ttl_ms: config.cache.ttl_ms,
             policy: config.read_policy,

@@ -133,6 +133,8 @@ pub struct Client {
     cache: Cache,
     /// Cache entries are written to a persistent store (IndexedDB that has not failed).
     persistent: bool,
+    /// The durable store (IndexedDB, files) could not be opened or failed: writes it may still hold cannot be seen.
+    store_broken: bool,
     calls: BTreeMap<CallId, Call>,
     next_call: u64,
     next_token: u64,
@@ -160,6 +162,7 @@ impl Client {
             router: Router::new(config, seed),
             cache: Cache::new(settings.max_entries),
             persistent: false,
+            store_broken: false,
             settings,
             calls: BTreeMap::new(),
             next_call: 1,
@@ -189,6 +192,11 @@ impl Client {
 
     pub fn is_closed(&self) -> bool {
         self.closed
+    }
+
+    /// Whether the app awaits a call now (not only the core's own background work).
+    pub fn awaited(&self) -> bool {
+        self.calls.values().any(|c| !c.internal)
     }
 
     // ----- commands -----
@@ -276,11 +284,12 @@ impl Client {
 
     // ----- inputs -----
 
-    /// The store opened (`persistent`: the IndexedDB asked for; false: it could not be opened and the executor uses
-    /// a memory store) and gave its entries, or could not read them (reported; the store stays in use, so writes
+    /// The store opened (`persistent`: the durable store asked for, IndexedDB or files; false: it could not be
+    /// opened and the executor uses a memory store) and gave its entries, or could not read them (reported; the store stays in use, so writes
     /// queued before a reload still sync).
     pub fn handle_opened(&mut self, now_ms: u64, persistent: bool, loaded: Result<Vec<Entry>, Error>) {
         self.persistent = persistent && self.settings.store == super::types::StoreKind::IndexedDb;
+        self.store_broken = self.settings.store.durable() && !persistent;
         match loaded {
             Ok(entries) if self.cache_enabled() => entries.into_iter().for_each(|e| self.cache.put(e)),
             Ok(_) => {}

@@ -16,7 +16,7 @@ use crate::core::error::Error;
 use crate::core::merge_patch;
 use crate::core::outbox::{should_queue, OutboxEntry, WriteKind};
 use crate::core::time::format_rfc3339_ms;
-use crate::core::types::{Durability, StoreKind};
+use crate::core::types::Durability;
 
 #[derive(Debug)]
 pub struct WriteCall {
@@ -171,11 +171,10 @@ impl Client {
         self.park(id, call);
     }
 
-    /// A browser whose IndexedDB failed may still hold queued writes there that this session cannot see: a write
-    /// queued in memory now would sync before them and be overwritten by them after a reload. Refuse instead.
+    /// A durable store that failed (IndexedDB, files) may still hold queued writes that this session cannot see: a
+    /// write queued in memory now would sync before them and be overwritten by them after a reload. Refuse instead.
     fn refuse_queue(&self) -> Option<Failure> {
-        let broken = self.settings.store == StoreKind::IndexedDb && !self.persistent;
-        broken.then(|| {
+        self.store_broken.then(|| {
             Failure::from(Error::Storage {
                 message: "no endpoint took this write and the local store failed, so it was not queued \
                           (queueing it in memory could reorder it against the writes the store still holds)"

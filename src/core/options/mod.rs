@@ -69,11 +69,13 @@ pub struct CacheOptions {
     pub max_entries: usize,
     /// Entries older than this are revalidated before `cache-first` uses them.
     pub ttl_ms: Option<u64>,
+    /// The folder of the `file` store (Node): one file per queued write.
+    pub path: Option<String>,
 }
 
 impl Default for CacheOptions {
     fn default() -> Self {
-        CacheOptions { store: None, name: "replikit".into(), max_entries: 1000, ttl_ms: None }
+        CacheOptions { store: None, name: "replikit".into(), max_entries: 1000, ttl_ms: None, path: None }
     }
 }
 

@@ -13,7 +13,7 @@ use super::super::types::{
 use super::read_preference::{parse_read_preference, parse_tags};
 use super::{
     ranged, CacheOptions, Config, ConflictStrategy, Consistency, Durability, EndpointConfig, HealthOptions,
-    ProtocolKind, ReadMode, ReadPolicy, RetryOptions, Role, Tags, TopologyKind, DEFAULT_MAX_STALENESS_MS,
+    ProtocolKind, ReadMode, ReadPolicy, RetryOptions, Role, StoreKind, Tags, TopologyKind, DEFAULT_MAX_STALENESS_MS,
     DEFAULT_PRIMARY_WAIT_MS, DEFAULT_REQUEST_TIMEOUT_MS,
 };
 
@@ -133,8 +133,24 @@ impl Config {
                     name,
                     max_entries: max_entries as usize,
                     ttl_ms: c.u64("ttlMs")?,
+                    path: c.string("path")?,
                 };
                 c.finish()?;
+                match (&options.path, options.store) {
+                    (None, Some(StoreKind::File)) => {
+                        return Err(Error::invalid(
+                            "cache.path",
+                            "is required with store 'file' (a folder for queued writes)",
+                        ))
+                    }
+                    (Some(_), store) if store != Some(StoreKind::File) => {
+                        return Err(Error::invalid("cache.path", "applies only to store 'file'"))
+                    }
+                    (Some(p), _) if p.is_empty() || p.len() > 4096 || p.contains('\0') => {
+                        return Err(Error::invalid("cache.path", "must be a folder path of 1 to 4096 characters"))
+                    }
+                    _ => {}
+                }
                 options
             }
             None => CacheOptions::default(),
@@ -349,6 +365,11 @@ mod tests {
         assert_eq!((c.read_policy, c.queue_writes), (ReadPolicy::StaleWhileRevalidate, Some(true)));
         assert_eq!(c.conflict, ConflictStrategy::LastWriterWins);
         assert_eq!(err(json!({"primary": "http://a", "cache": {"store": "disk"}})).0, "cache.store");
+        assert_eq!(err(json!({"primary": "http://a", "cache": {"store": "file"}})).0, "cache.path");
+        assert_eq!(err(json!({"primary": "http://a", "cache": {"path": "/tmp/x"}})).0, "cache.path");
+        assert_eq!(err(json!({"primary": "http://a", "cache": {"store": "file", "path": ""}})).0, "cache.path");
+        let c = Config::from_json(json!({"primary": "http://a", "cache": {"store": "file", "path": "./q"}})).unwrap();
+        assert_eq!((c.cache.store, c.cache.path.as_deref()), (Some(StoreKind::File), Some("./q")));
         assert_eq!(err(json!({"primary": "http://a", "cache": {"maxEntries": 0}})).0, "cache.maxEntries");
         assert_eq!(err(json!({"primary": "http://a", "offline": {"queueWrites": "yes"}})).0, "offline.queueWrites");
         assert_eq!(err(json!({"primary": "http://a", "readPolicy": "cache"})).0, "readPolicy");
