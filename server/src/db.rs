@@ -12,7 +12,7 @@ use std::time::Duration;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
 
-use crate::error::ApiError;
+use crate::error::{log, ApiError};
 use crate::position::{LAG_SQL, POSITION_SQL, TERM_SQL};
 
 /// Upper bound on one request's database work (statement timeout plus slack).
@@ -62,6 +62,18 @@ pub fn pool(conninfo: &str) -> Result<Pool, String> {
         .map_err(|e| e.to_string())
 }
 
+/// Column `idx` of `row` as `T`: 500 `internal` (logged) when it does not decode, never a
+/// panic as `Row::get` would.
+pub fn column<'a, T: tokio_postgres::types::FromSql<'a>>(
+    row: &'a tokio_postgres::Row,
+    idx: usize,
+) -> Result<T, ApiError> {
+    row.try_get(idx).map_err(|e| {
+        log(format_args!("decoding column {idx}: {e}"));
+        ApiError::Internal("the database answered a value the gateway cannot decode".into())
+    })
+}
+
 /// Take a connection from the pool (503 `unavailable` when the database is unreachable).
 pub async fn client(pool: &Pool) -> Result<Object, ApiError> {
     Ok(pool.get().await?)
@@ -74,14 +86,14 @@ pub async fn deadline<T>(
 ) -> Result<T, ApiError> {
     tokio::time::timeout(limit, work)
         .await
-        .unwrap_or_else(|_| Err(ApiError::Unavailable("database did not answer in time".into())))
+        .unwrap_or_else(|_| Err(ApiError::Unavailable("the database did not answer in time".into())))
 }
 
 /// Create the tables if this node is a primary and they are missing. A standby gets them by
 /// replication, so it is left alone. Returns whether this node is a primary.
 pub async fn ensure_schema(pool: &Pool) -> Result<bool, ApiError> {
     let client = client(pool).await?;
-    let in_recovery: bool = client.query_one("SELECT pg_is_in_recovery()", &[]).await?.get(0);
+    let in_recovery: bool = column(&client.query_one("SELECT pg_is_in_recovery()", &[]).await?, 0)?;
     if !in_recovery {
         client.batch_execute(SCHEMA_SQL).await?;
     }
@@ -106,18 +118,18 @@ pub async fn node_status(client: &tokio_postgres::Client) -> Result<NodeStatus, 
          pg_is_in_recovery() OR current_setting('default_transaction_read_only') = 'on'"
     );
     let row = client.query_one(&sql, &[]).await?;
-    let in_recovery: bool = row.get(0);
+    let in_recovery: bool = column(&row, 0)?;
     Ok(NodeStatus {
         role: if in_recovery { "replica" } else { "primary" },
-        position: row.get::<_, i64>(1).max(0) as u64,
-        term: row.get(2),
-        lag_ms: row.get(3),
-        read_only: row.get(4),
+        position: column::<Option<i64>>(&row, 1)?.unwrap_or(0).max(0) as u64,
+        term: column::<Option<i64>>(&row, 2)?.unwrap_or(0),
+        lag_ms: column(&row, 3)?,
+        read_only: column::<Option<bool>>(&row, 4)?.unwrap_or(in_recovery),
     })
 }
 
 /// This node's position (see [`crate::position`]).
 pub async fn position(client: &tokio_postgres::Client) -> Result<u64, ApiError> {
     let row = client.query_one(&format!("SELECT {POSITION_SQL}"), &[]).await?;
-    Ok(row.get::<_, i64>(0).max(0) as u64)
+    Ok(column::<Option<i64>>(&row, 0)?.unwrap_or(0).max(0) as u64)
 }

@@ -2,12 +2,23 @@
 //!
 //! Why one enum: the wire format (`{"error": {"code", "message"}}`) and the status code
 //! are decided in exactly one place, so docs/PROTOCOL.md can list them from here.
+//!
+//! Messages are ours and stable: PostgreSQL's own text (which can quote stored data, names
+//! of tables and roles) never reaches a client. It goes to stderr through [`log`], with the
+//! SQLSTATE, which the client's message also carries.
 
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::{json, Value};
+use serde_json::json;
 
+use crate::gateway::doc::{json_response, Doc};
 use crate::position::POSITION_HEADER;
+
+/// Log one line to the gateway's stderr, ignoring a closed stderr (never panics).
+pub fn log(line: std::fmt::Arguments) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "replikit-server: {line}");
+}
 
 /// A failure answered to an HTTP client.
 #[derive(Debug, thiserror::Error)]
@@ -36,18 +47,18 @@ pub enum ApiError {
     AlreadyExists(String),
     /// An `If-Match` precondition failed; carries the current document (or null).
     #[error("the document's version does not match If-Match")]
-    Conflict { current: Option<Value> },
+    Conflict { current: Option<Doc> },
     /// A write reached a standby (SQLSTATE 25006).
     #[error("this node is not the primary")]
     NotPrimary,
     /// A replica did not replay `wanted` within the allowed wait.
     #[error("replica is at position {position}, wanted {wanted}")]
     Lagging { wanted: u64, position: u64 },
-    /// The database is down, too slow, or shutting down.
-    #[error("database unavailable: {0}")]
+    /// The database is down, too slow, or shutting down. The message is ours, never the driver's.
+    #[error("{0}")]
     Unavailable(String),
-    /// A bug or an unexpected database error.
-    #[error("internal error: {0}")]
+    /// A bug or an unexpected database error. The message is ours, never PostgreSQL's.
+    #[error("{0}")]
     Internal(String),
 }
 
@@ -87,31 +98,33 @@ impl ApiError {
         }
     }
 
-    /// The JSON body: the error envelope, plus `current` for conflicts, `position` for
-    /// `lagging` and `path` for `invalid_number`.
-    pub fn body(&self) -> Value {
+    /// The JSON body: the error envelope, plus `current` for conflicts (the document's text
+    /// spliced in as stored, see [`Doc`]), `position` for `lagging` and `path` for
+    /// `invalid_number`.
+    pub fn body(&self) -> String {
         let mut body = json!({ "error": { "code": self.code(), "message": self.to_string() } });
         match self {
-            ApiError::Conflict { current } => body["current"] = current.clone().unwrap_or(Value::Null),
+            ApiError::Conflict { current } => {
+                let current = current.as_ref().map(Doc::to_json).unwrap_or_else(|| "null".into());
+                return format!(r#"{{"error":{},"current":{current}}}"#, body["error"]);
+            }
             ApiError::Lagging { position, .. } => body["position"] = json!(position),
             ApiError::InvalidNumber { path, .. } => body["path"] = json!(path),
             _ => {}
         }
-        body
+        body.to_string()
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response = (self.status(), axum::Json(self.body())).into_response();
+        let mut response = json_response(self.status(), self.body());
         if let ApiError::Lagging { position, .. } = &self {
             response.headers_mut().insert(POSITION_HEADER, HeaderValue::from(*position));
         }
         if let ApiError::Conflict { current: Some(doc) } = &self {
-            if let Some(version) = doc.get("version").and_then(Value::as_i64) {
-                if let Ok(etag) = HeaderValue::from_str(&format!("\"{version}\"")) {
-                    response.headers_mut().insert(axum::http::header::ETAG, etag);
-                }
+            if let Ok(etag) = HeaderValue::from_str(&format!("\"{}\"", doc.version)) {
+                response.headers_mut().insert(axum::http::header::ETAG, etag);
             }
         }
         response
@@ -120,36 +133,55 @@ impl IntoResponse for ApiError {
 
 impl From<tokio_postgres::Error> for ApiError {
     /// SQLSTATE 25006 means a write reached a standby: `not_primary`, never a 500.
-    /// Lost connections, shutdowns and statement timeouts mean `unavailable`.
+    /// Lost connections, shutdowns and statement timeouts mean `unavailable`. The client gets
+    /// a stable message with the SQLSTATE; PostgreSQL's message (without its DETAIL, which can
+    /// quote row values) is logged.
     fn from(err: tokio_postgres::Error) -> Self {
         use tokio_postgres::error::SqlState;
         let Some(code) = err.code() else {
-            return ApiError::Unavailable(err.to_string());
+            // No SQLSTATE: the connection failed or closed. Its text is the driver's (an io
+            // error, "connection closed"), never a password: tokio-postgres does not print its config.
+            log(format_args!("database connection: {err}"));
+            return ApiError::Unavailable("the database is unreachable or closed the connection".into());
         };
         if *code == SqlState::READ_ONLY_SQL_TRANSACTION {
-            ApiError::NotPrimary
-        } else if code.code().starts_with("22") {
+            return ApiError::NotPrimary;
+        }
+        let sqlstate = code.code();
+        log(format_args!("database error {sqlstate}: {}", err.as_db_error().map(|d| d.message()).unwrap_or("")));
+        if sqlstate.starts_with("22") {
             // Class 22, data exception: the request carried data PostgreSQL cannot store (a NUL in a
             // string, \u0000 in JSON text): the client's fault, not a server error.
-            ApiError::BadRequest(format!(
-                "data PostgreSQL cannot store: {}",
-                err.as_db_error().map(|d| d.message()).unwrap_or("invalid data")
-            ))
-        } else if code.code().starts_with("57")
-            || code.code().starts_with("08")
+            let what = match sqlstate {
+                "22P05" | "22021" => "a string holds \\u0000 (NUL), which PostgreSQL text cannot hold",
+                "22003" => "a value is out of the range PostgreSQL can store",
+                _ => "PostgreSQL cannot store this data",
+            };
+            ApiError::BadRequest(format!("{what} (SQLSTATE {sqlstate})"))
+        } else if sqlstate.starts_with("57")
+            || sqlstate.starts_with("08")
             || *code == SqlState::T_R_SERIALIZATION_FAILURE
         {
             // 57xxx: operator intervention (query_canceled by statement_timeout, admin_shutdown,
             // cannot_connect_now); 08xxx: connection exceptions; 40001: recovery conflict on a standby.
-            ApiError::Unavailable(err.to_string())
+            ApiError::Unavailable(format!("the database cannot answer now (SQLSTATE {sqlstate})"))
         } else {
-            ApiError::Internal(err.to_string())
+            ApiError::Internal(format!("unexpected database error (SQLSTATE {sqlstate})"))
         }
     }
 }
 
 impl From<deadpool_postgres::PoolError> for ApiError {
     fn from(err: deadpool_postgres::PoolError) -> Self {
-        ApiError::Unavailable(err.to_string())
+        match err {
+            deadpool_postgres::PoolError::Backend(e) => e.into(),
+            deadpool_postgres::PoolError::Timeout(_) => {
+                ApiError::Unavailable("no database connection became available in time".into())
+            }
+            other => {
+                log(format_args!("connection pool: {other}"));
+                ApiError::Unavailable("no database connection is available".into())
+            }
+        }
     }
 }

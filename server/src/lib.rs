@@ -7,6 +7,8 @@
 //!   hang) and an optional failover watchdog.
 //! - [`ctl`]: the CLI side of the operator controls, talking to the admin API.
 //! - [`client`]: a tiny blocking HTTP/1.1 client for `ctl` and the tests.
+//! - [`secrets`]: where `serve` takes its token and connection string from (files or the
+//!   environment rather than argv).
 //! - [`json`]: JSON with exact numbers: the rule for numbers clients send, and a parser that
 //!   sees every literal.
 
@@ -27,3 +29,4 @@ pub mod error;
 pub mod gateway;
 pub mod json;
 pub mod position;
+pub mod secrets;

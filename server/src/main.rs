@@ -27,14 +27,22 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:7100")]
         listen: SocketAddr,
         /// libpq connection string of the node, e.g. "host=127.0.0.1 port=5432 user=postgres".
+        /// Every local user can read it in `ps`: with a password, use --pg-file or REPLIKIT_PG.
+        #[arg(long, conflicts_with = "pg_file")]
+        pg: Option<String>,
+        /// File holding the connection string (keep it mode 0600). Else: --pg, then $REPLIKIT_PG.
         #[arg(long)]
-        pg: String,
+        pg_file: Option<PathBuf>,
         /// This node's id, reported in X-Replikit-Node and /v1/health.
         #[arg(long)]
         node_id: String,
-        /// Require `Authorization: Bearer <token>` on every request.
-        #[arg(long)]
+        /// Require `Authorization: Bearer <token>` on every request. Every local user can read
+        /// it in `ps`: prefer --auth-token-file or REPLIKIT_AUTH_TOKEN.
+        #[arg(long, conflicts_with = "auth_token_file")]
         auth_token: Option<String>,
+        /// File holding the bearer token (keep it mode 0600). Else: --auth-token, then $REPLIKIT_AUTH_TOKEN.
+        #[arg(long)]
+        auth_token_file: Option<PathBuf>,
         /// Allowed browser origin (repeatable; `*` for any).
         #[arg(long)]
         cors_origin: Vec<String>,
@@ -98,7 +106,10 @@ fn runtime() -> tokio::runtime::Runtime {
 
 async fn run_async(command: Command) -> i32 {
     match command {
-        Command::Serve { listen, pg, node_id, auth_token, cors_origin } => {
+        Command::Serve { listen, pg, pg_file, node_id, auth_token, auth_token_file, cors_origin } => {
+            let Some((pg, auth_token)) = serve_secrets(pg, pg_file, auth_token, auth_token_file) else {
+                return 2;
+            };
             let pool = match replikit_server::db::pool(&pg) {
                 Ok(pool) => pool,
                 Err(e) => {
@@ -150,6 +161,39 @@ async fn run_async(command: Command) -> i32 {
         }
         Command::Ctl { .. } => unreachable!("handled before the runtime starts"),
     }
+}
+
+/// The connection string and the token, from files, the environment or (with a warning)
+/// argv; `None` after printing why when they cannot be had.
+fn serve_secrets(
+    pg: Option<String>,
+    pg_file: Option<PathBuf>,
+    auth_token: Option<String>,
+    auth_token_file: Option<PathBuf>,
+) -> Option<(String, Option<String>)> {
+    use replikit_server::secrets::{has_password, resolve};
+    let pg_from_argv = pg.is_some();
+    let resolved = resolve(pg, pg_file.as_deref(), "REPLIKIT_PG", "--pg").and_then(|pg| {
+        let token = resolve(auth_token, auth_token_file.as_deref(), "REPLIKIT_AUTH_TOKEN", "--auth-token")?;
+        Ok((pg, token))
+    });
+    let (pg, token) = match resolved {
+        Ok((Some(pg), token)) => (pg, token),
+        Ok((None, _)) => {
+            eprintln!("replikit-server: give the connection string with --pg-file, REPLIKIT_PG or --pg");
+            return None;
+        }
+        Err(e) => {
+            eprintln!("replikit-server: {e}");
+            return None;
+        }
+    };
+    // A connection string without a password on argv is no secret: warn only when it holds one.
+    let pg_warning = pg.warning.filter(|_| !pg_from_argv || has_password(&pg.value));
+    for warning in [pg_warning, token.as_ref().and_then(|t| t.warning.clone())].into_iter().flatten() {
+        eprintln!("replikit-server: warning: {warning}");
+    }
+    Some((pg.value, token.map(|t| t.value)))
 }
 
 /// Create the tables once the node is reachable (retrying every second; a standby gets

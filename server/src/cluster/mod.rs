@@ -196,6 +196,7 @@ impl Cluster {
 pub async fn run(opts: ClusterOptions) -> Result<(), ClusterError> {
     let stop = stop_signal(opts.stop_on_stdin_close)?;
     let cluster = Cluster::create(&opts)?;
+    stop_postgres_on_panic(&cluster, opts.state_file.clone()).await;
     let started = std::time::Instant::now();
     let booted = tokio::select! {
         booted = cluster.boot() => booted,
@@ -222,6 +223,29 @@ pub async fn run(opts: ClusterOptions) -> Result<(), ClusterError> {
     cluster.shutdown().await;
     let _ = std::fs::remove_file(&opts.state_file);
     Ok(())
+}
+
+/// With `panic = "abort"` (the release profile) a panic anywhere ends this process at once,
+/// without [`Cluster::shutdown`], and the PostgreSQL nodes, which pg_ctl daemonized, would
+/// outlive it: so the panic hook stops them first, and removes the directory and the state
+/// file (which holds the admin token). With unwinding (tests, debug builds) a panic in a
+/// gateway task only ends that task, and the nodes must keep running.
+async fn stop_postgres_on_panic(cluster: &Cluster, state_file: PathBuf) {
+    if cfg!(panic = "abort") {
+        let tools = cluster.tools.clone();
+        let dirs: Vec<PathBuf> = cluster.inner.lock().await.nodes.iter().map(|n| n.pg.data_dir.clone()).collect();
+        let root = cluster.root.clone();
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            previous(info);
+            crate::log!("panicked: stopping PostgreSQL (immediate) and removing {} before exiting", root.display());
+            for dir in &dirs {
+                tools.stop_immediately_blocking(dir);
+            }
+            let _ = std::fs::remove_dir_all(&root);
+            let _ = std::fs::remove_file(&state_file);
+        }));
+    }
 }
 
 /// A latch set by SIGINT, SIGTERM or (optionally) stdin EOF.

@@ -26,11 +26,19 @@ pub async fn connect(node: &PgNode) -> Result<Client, ClusterError> {
     Ok(client)
 }
 
+/// Column `idx` of `row`: an error, never a panic as `Row::get` would, when it does not decode.
+pub fn column<'a, T: tokio_postgres::types::FromSql<'a>>(
+    row: &'a tokio_postgres::Row,
+    idx: usize,
+) -> Result<T, ClusterError> {
+    row.try_get(idx).map_err(|e| ClusterError::Database(format!("decoding column {idx}: {e}")))
+}
+
 /// Wait (up to 30 s) until `count` standbys stream from the primary behind `client`.
 pub async fn wait_streaming(client: &Client, count: usize) -> Result<(), ClusterError> {
     for _ in 0..300 {
         let row = client.query_one("SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'", &[]).await?;
-        if row.get::<_, i64>(0) as usize >= count {
+        if column::<i64>(&row, 0)? as usize >= count {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -98,14 +106,14 @@ impl Cluster {
         }
         let new_primary = target.pg.clone();
         let client = connect(&new_primary).await?;
-        let in_recovery: bool = client.query_one("SELECT pg_is_in_recovery()", &[]).await?.get(0);
+        let in_recovery: bool = column(&client.query_one("SELECT pg_is_in_recovery()", &[]).await?, 0)?;
         if !in_recovery {
             return Err(ClusterError::InvalidState(format!("{id} is already a primary")));
         }
         // Async until the watchdog sees standbys streaming from the new primary.
         client.batch_execute("ALTER SYSTEM SET synchronous_standby_names = ''").await?;
         client.batch_execute("SELECT pg_reload_conf()").await?;
-        let promoted: bool = client.query_one("SELECT pg_promote(true, 60)", &[]).await?.get(0);
+        let promoted: bool = column(&client.query_one("SELECT pg_promote(true, 60)", &[]).await?, 0)?;
         if !promoted {
             return Err(ClusterError::InvalidState(format!("{id} did not finish promotion within 60 s")));
         }
@@ -200,7 +208,7 @@ async fn repoint(node: &PgNode, primary: &PgNode) -> Result<bool, ClusterError> 
     let client = connect(node).await?;
     let sql = "SELECT pg_is_in_recovery(), current_setting('primary_conninfo')";
     let row = client.query_one(sql, &[]).await?;
-    let (in_recovery, current): (bool, String) = (row.get(0), row.get(1));
+    let (in_recovery, current): (bool, String) = (column(&row, 0)?, column(&row, 1)?);
     if !in_recovery {
         return Ok(false);
     }

@@ -95,6 +95,24 @@ impl PgTools {
     }
 }
 
+impl PgTools {
+    /// `pg_ctl stop -m immediate` without async, for a process about to abort: waits at most
+    /// 10 s, ignores every failure.
+    pub fn stop_immediately_blocking(&self, data_dir: &Path) {
+        let program = self.bin.join("pg_ctl");
+        let mut cmd = match self.run_as {
+            Some(_) => {
+                let mut c = std::process::Command::new("runuser");
+                c.args(["-u", "postgres", "--"]).arg(&program);
+                c
+            }
+            None => std::process::Command::new(&program),
+        };
+        cmd.args(["stop", "-D", path(data_dir), "-m", "immediate", "-w", "-t", "10"]);
+        let _ = cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).status();
+    }
+}
+
 fn postgres_ids() -> Result<(u32, u32), ClusterError> {
     let passwd = std::fs::read_to_string("/etc/passwd")?;
     passwd

@@ -31,12 +31,13 @@ pub async fn sync_standbys(client: &Client) -> Result<Option<String>, ClusterErr
         .await?;
     let names: Vec<String> = rows
         .iter()
-        .map(|r| r.get::<_, String>(0))
+        .filter_map(|r| r.try_get::<_, Option<String>>(0).ok().flatten())
         .filter(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
         .map(|n| format!("\"{n}\""))
         .collect();
     let wanted = if names.is_empty() { String::new() } else { format!("ANY 1 ({})", names.join(", ")) };
-    let current: String = client.query_one("SELECT current_setting('synchronous_standby_names')", &[]).await?.get(0);
+    let row = client.query_one("SELECT current_setting('synchronous_standby_names')", &[]).await?;
+    let current: String = super::ops::column(&row, 0)?;
     if current == wanted {
         return Ok(None);
     }
@@ -107,7 +108,9 @@ async fn best_standby(inner: &super::Inner) -> Option<String> {
         let Ok(Ok(row)) = tokio::time::timeout(Duration::from_secs(1), client.query_one(sql, &[])).await else {
             continue;
         };
-        let (in_recovery, lsn): (bool, i64) = (row.get(0), row.get(1));
+        let (Ok(in_recovery), Ok(lsn)) = (row.try_get::<_, bool>(0), row.try_get::<_, i64>(1)) else {
+            continue;
+        };
         if in_recovery && best.as_ref().is_none_or(|(b, _)| lsn > *b) {
             best = Some((lsn, node.pg.id.clone()));
         }

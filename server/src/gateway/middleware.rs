@@ -22,22 +22,47 @@ pub async fn hang(State(state): State<AppState>, request: Request, next: Next) -
     next.run(request).await
 }
 
-/// Require `Authorization: Bearer <token>` when the gateway has a token. CORS preflights
-/// never reach this layer (the CORS layer answers them).
+/// Require `Authorization: Bearer <token>` when the gateway has a token, except on a real
+/// CORS preflight (which a browser sends without credentials). This layer sits inside the
+/// CORS layer, so a 401 still carries the CORS headers a browser needs to read it.
 pub async fn auth(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if let Some(token) = &state.config.auth_token {
-        let given = request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        if !given.is_some_and(|g| constant_time_eq(g.as_bytes(), token.as_bytes()))
-            && request.method() != Method::OPTIONS
-        {
-            return ApiError::Unauthorized.into_response();
-        }
+    if !authorized(&state, &request) && !is_preflight(&request) {
+        return ApiError::Unauthorized.into_response();
     }
     next.run(request).await
+}
+
+/// Outside the CORS layer, which answers every `OPTIONS` itself as if it were a preflight:
+/// an `OPTIONS` that is not a real preflight needs the token like any other request.
+pub async fn auth_options(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if request.method() == Method::OPTIONS && !is_preflight(&request) && !authorized(&state, &request) {
+        return ApiError::Unauthorized.into_response();
+    }
+    next.run(request).await
+}
+
+/// Whether the request carries the gateway's token (always true without one). The scheme is
+/// case-insensitive (RFC 7235 section 2.1: `bearer`, `BEARER`), followed by one or more spaces.
+fn authorized(state: &AppState, request: &Request) -> bool {
+    let Some(token) = &state.config.auth_token else {
+        return true;
+    };
+    let given = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(bearer);
+    given.is_some_and(|g| constant_time_eq(g.as_bytes(), token.as_bytes()))
+}
+
+/// The credentials of a `Bearer` authorization value.
+fn bearer(value: &str) -> Option<&str> {
+    let (scheme, credentials) = value.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| credentials.trim_start_matches(' '))
+}
+
+/// A CORS preflight: `OPTIONS` with `Origin` and `Access-Control-Request-Method` (Fetch standard).
+fn is_preflight(request: &Request) -> bool {
+    let headers = request.headers();
+    request.method() == Method::OPTIONS
+        && headers.contains_key(header::ORIGIN)
+        && headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
 }
 
 /// Add `X-Replikit-Node`, and `X-Replikit-Position` when the handler did not set it (then
@@ -61,4 +86,19 @@ pub async fn node_headers(State(state): State<AppState>, request: Request, next:
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive_and_needs_credentials() {
+        for value in ["Bearer t0k", "bearer t0k", "BEARER t0k", "BeArEr   t0k", " Bearer t0k "] {
+            assert_eq!(bearer(value), Some("t0k"), "{value:?}");
+        }
+        for value in ["Bearert0k", "Basic t0k", "t0k", "", "Bearer"] {
+            assert_ne!(bearer(value), Some("t0k"), "{value:?}");
+        }
+    }
 }

@@ -7,6 +7,7 @@
 //! and *stopped* (listener and every open connection closed) by the dev cluster, to simulate
 //! the failures clients must survive.
 
+pub mod doc;
 mod health;
 mod input;
 mod middleware;
@@ -70,7 +71,9 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::auth));
     let routes = match cors_layer(&state.config.cors_origins) {
-        Some(cors) => routes.layer(cors),
+        Some(cors) => {
+            routes.layer(cors).layer(axum::middleware::from_fn_with_state(state.clone(), middleware::auth_options))
+        }
         None => routes,
     };
     routes

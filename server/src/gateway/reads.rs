@@ -8,29 +8,15 @@ use std::time::Duration;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
-use serde_json::{json, Value};
+use serde_json::Value;
 use tokio::time::Instant;
 
+use super::doc::{json_response, Doc, DOC_COLUMNS};
 use super::input::{self, CollectionPath, DocPath};
 use super::AppState;
 use crate::db;
 use crate::error::ApiError;
 use crate::position::POSITION_HEADER;
-
-/// Columns selected for a document, in the order [`doc_json`] reads them.
-pub const DOC_COLUMNS: &str =
-    "id, version, data, to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')";
-
-/// A document row as protocol JSON: `{"id", "version", "data", "updatedAt"}`.
-pub fn doc_json(row: &tokio_postgres::Row) -> Value {
-    json!({
-        "id": row.get::<_, String>(0),
-        "version": row.get::<_, i64>(1),
-        "data": row.get::<_, Value>(2),
-        "updatedAt": row.get::<_, String>(3),
-    })
-}
 
 /// Add `X-Replikit-Position` to a response.
 pub fn with_position(mut response: Response, position: u64) -> Response {
@@ -78,14 +64,13 @@ pub async fn get_one(
         let Some(row) = row else {
             return Err(ApiError::NotFound(format!("no document {id:?} in {collection:?}")));
         };
-        let doc = doc_json(&row);
-        let version: i64 = row.get(1);
-        let response = if input::if_none_match_hits(&headers, version) {
+        let doc = Doc::from_row(&row)?;
+        let response = if input::if_none_match_hits(&headers, doc.version) {
             StatusCode::NOT_MODIFIED.into_response()
         } else {
-            Json(doc).into_response()
+            json_response(StatusCode::OK, doc.to_json())
         };
-        Ok(with_position(with_etag(response, version), position))
+        Ok(with_position(with_etag(response, doc.version), position))
     })
     .await
 }
@@ -120,9 +105,14 @@ pub async fn list(
         );
         let rows = client.query(&sql, &[&collection, &after, &(limit + 1)]).await?;
         let more = rows.len() as i64 > limit;
-        let items: Vec<Value> = rows.iter().take(limit as usize).map(doc_json).collect();
-        let next = if more { items.last().map(|d| d["id"].clone()) } else { None };
-        Ok(with_position(Json(json!({ "items": items, "next": next })).into_response(), position))
+        let items = rows.iter().take(limit as usize).map(Doc::from_row).collect::<Result<Vec<_>, _>>()?;
+        let next = match items.last() {
+            Some(last) if more => Value::String(last.id.clone()),
+            _ => Value::Null,
+        };
+        let items: Vec<String> = items.iter().map(Doc::to_json).collect();
+        let body = format!(r#"{{"items":[{}],"next":{next}}}"#, items.join(","));
+        Ok(with_position(json_response(StatusCode::OK, body), position))
     })
     .await
 }

@@ -10,16 +10,17 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde_json::{Map, Value};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::Transaction;
 
+use super::doc::{json_response, Doc, DOC_COLUMNS};
 use super::input::{self, CollectionPath, DocPath, Durability, JsonBody, PatchBody};
-use super::reads::{doc_json, with_etag, with_position, DOC_COLUMNS};
+use super::reads::{with_etag, with_position};
 use super::AppState;
 use crate::db;
-use crate::error::ApiError;
+use crate::error::{log, ApiError};
+use crate::json;
 
 /// Response header set on a response replayed from an idempotency record.
 pub const REPLAYED_HEADER: &str = "idempotent-replayed";
@@ -50,10 +51,23 @@ impl WriteOp {
     }
 }
 
-/// What a write answers: status and optional JSON body (a document, or none for 204).
+/// What a write answers: status and optional JSON body (a document, or none for 204), with
+/// the document's version (for `ETag`) and id (for the idempotency record).
 struct Outcome {
     status: StatusCode,
-    body: Option<Value>,
+    body: Option<String>,
+    version: Option<i64>,
+    id: Option<String>,
+}
+
+impl Outcome {
+    fn doc(status: StatusCode, doc: &Doc) -> Outcome {
+        Outcome { status, body: Some(doc.to_json()), version: Some(doc.version), id: Some(doc.id.clone()) }
+    }
+
+    fn empty(status: StatusCode) -> Outcome {
+        Outcome { status, body: None, version: None, id: None }
+    }
 }
 
 /// `POST /v1/c/{collection}` with `{"id"?, "data"}`.
@@ -126,7 +140,11 @@ async fn execute(state: &AppState, headers: &HeaderMap, collection: String, op: 
                 Attempt::KeyRace if attempts < 3 => {
                     tx.rollback().await?;
                 }
-                Attempt::KeyRace => return Err(ApiError::Unavailable("idempotency key contention".into())),
+                Attempt::KeyRace => {
+                    return Err(ApiError::Unavailable(
+                        "too many concurrent requests with this Idempotency-Key; retry".into(),
+                    ))
+                }
             }
         }
     })
@@ -147,7 +165,7 @@ async fn attempt(
     collection: &str,
     op: WriteOp,
 ) -> Result<Attempt, ApiError> {
-    let in_recovery: bool = tx.query_one("SELECT pg_is_in_recovery()", &[]).await?.get(0);
+    let in_recovery: bool = db::column(&tx.query_one("SELECT pg_is_in_recovery()", &[]).await?, 0)?;
     if in_recovery {
         return Err(ApiError::NotPrimary);
     }
@@ -165,10 +183,11 @@ async fn attempt(
     let path_id = op.path_id().map(str::to_owned);
     let outcome = apply(tx, collection, op, if_match).await?;
     if let Some(key) = key {
-        let doc_id = path_id.or_else(|| outcome.body.as_ref().and_then(|b| b["id"].as_str().map(str::to_owned)));
+        let doc_id = path_id.or_else(|| outcome.id.clone());
         let inserted = tx
             .execute(
-                "INSERT INTO replikit_idempotency (key, method, collection, doc_id, status, body) VALUES ($1, $2, $3, $4, $5, $6)",
+                "INSERT INTO replikit_idempotency (key, method, collection, doc_id, status, body) \
+                 VALUES ($1, $2, $3, $4, $5, $6::text::jsonb)",
                 &[&key, &method, &collection, &doc_id, &(outcome.status.as_u16() as i32), &outcome.body],
             )
             .await;
@@ -189,11 +208,14 @@ async fn stored_response(
     collection: &str,
     op: &WriteOp,
 ) -> Result<Option<Outcome>, ApiError> {
-    let sql = "SELECT method, collection, doc_id, status, body FROM replikit_idempotency WHERE key = $1";
+    let sql = "SELECT method, collection, doc_id, status, body::text, (body->'version')::text \
+               FROM replikit_idempotency WHERE key = $1";
     let Some(row) = tx.query_opt(sql, &[&key]).await? else {
         return Ok(None);
     };
-    let (method, stored_collection, doc_id): (String, String, Option<String>) = (row.get(0), row.get(1), row.get(2));
+    let method: String = db::column(&row, 0)?;
+    let stored_collection: String = db::column(&row, 1)?;
+    let doc_id: Option<String> = db::column(&row, 2)?;
     let same_id = match op.path_id() {
         Some(id) => doc_id.as_deref() == Some(id),
         None => true,
@@ -201,17 +223,27 @@ async fn stored_response(
     if method != op.method() || stored_collection != collection || !same_id {
         return Err(ApiError::BadRequest("Idempotency-Key was already used for a different request".into()));
     }
-    let status = StatusCode::from_u16(row.get::<_, i32>(3) as u16).unwrap_or(StatusCode::OK);
-    Ok(Some(Outcome { status, body: row.get(4) }))
+    let status = u16::try_from(db::column::<i32>(&row, 3)?).ok().and_then(|s| StatusCode::from_u16(s).ok());
+    let body = match db::column::<Option<String>>(&row, 4)? {
+        None => None,
+        Some(text) => match json::stored::rewrite(&text) {
+            Some((body, _)) => Some(body),
+            None => {
+                log(format_args!("idempotency record {key:?}: stored body is not JSON text PostgreSQL prints"));
+                return Err(ApiError::Internal("a stored idempotency record could not be read".into()));
+            }
+        },
+    };
+    let version = db::column::<Option<String>>(&row, 5)?.and_then(|v| v.parse().ok());
+    Ok(Some(Outcome { status: status.unwrap_or(StatusCode::OK), body, version, id: doc_id }))
 }
 
 fn respond(outcome: Outcome, position: u64) -> Response {
-    let version = outcome.body.as_ref().and_then(|b| b["version"].as_i64());
     let response = match outcome.body {
-        Some(body) => (outcome.status, Json(body)).into_response(),
+        Some(body) => json_response(outcome.status, body),
         None => outcome.status.into_response(),
     };
-    let response = match version {
+    let response = match outcome.version {
         Some(v) => with_etag(response, v),
         None => response,
     };
@@ -239,7 +271,7 @@ async fn apply(
             );
             let row = tx.query_opt(&sql, &[&collection, &id, &Value::Object(data)]).await?;
             let row = row.ok_or_else(|| ApiError::AlreadyExists(id.unwrap_or_default()))?;
-            Ok(Outcome { status: StatusCode::CREATED, body: Some(doc_json(&row)) })
+            Ok(Outcome::doc(StatusCode::CREATED, &Doc::from_row(&row)?))
         }
         WriteOp::Put { id, data } => {
             if if_match.is_some() {
@@ -251,26 +283,26 @@ async fn apply(
                  data = EXCLUDED.data, updated_at = now() RETURNING {DOC_COLUMNS}"
             );
             let row = tx.query_one(&sql, &[&collection, &id, &Value::Object(data)]).await?;
-            let doc = doc_json(&row);
+            let doc = Doc::from_row(&row)?;
             // Version 1 can only come from the insert branch: a replace always increments.
-            let status = if doc["version"] == 1 { StatusCode::CREATED } else { StatusCode::OK };
-            Ok(Outcome { status, body: Some(doc) })
+            let status = if doc.version == 1 { StatusCode::CREATED } else { StatusCode::OK };
+            Ok(Outcome::doc(status, &doc))
         }
         WriteOp::Patch { id, patch } => {
             let current = check_version(tx, collection, &id, if_match).await?;
-            let mut data = current["data"].clone();
+            let mut data = current.data_value()?;
             json_patch::merge(&mut data, &patch);
             let sql = format!(
                 "UPDATE replikit_documents SET version = version + 1, data = $3, updated_at = now() \
                  WHERE collection = $1 AND id = $2 RETURNING {DOC_COLUMNS}"
             );
             let row = tx.query_one(&sql, &[&collection, &id, &data]).await?;
-            Ok(Outcome { status: StatusCode::OK, body: Some(doc_json(&row)) })
+            Ok(Outcome::doc(StatusCode::OK, &Doc::from_row(&row)?))
         }
         WriteOp::Delete { id } => {
             check_version(tx, collection, &id, if_match).await?;
             tx.execute("DELETE FROM replikit_documents WHERE collection = $1 AND id = $2", &[&collection, &id]).await?;
-            Ok(Outcome { status: StatusCode::NO_CONTENT, body: None })
+            Ok(Outcome::empty(StatusCode::NO_CONTENT))
         }
     }
 }
@@ -282,13 +314,16 @@ async fn check_version(
     collection: &str,
     id: &str,
     if_match: Option<i64>,
-) -> Result<Value, ApiError> {
+) -> Result<Doc, ApiError> {
     let sql = format!("SELECT {DOC_COLUMNS} FROM replikit_documents WHERE collection = $1 AND id = $2 FOR UPDATE");
-    let current = tx.query_opt(&sql, &[&collection, &id]).await?.map(|row| doc_json(&row));
+    let current = match tx.query_opt(&sql, &[&collection, &id]).await? {
+        Some(row) => Some(Doc::from_row(&row)?),
+        None => None,
+    };
     match (current, if_match) {
         (None, Some(_)) => Err(ApiError::Conflict { current: None }),
         (None, None) => Err(ApiError::NotFound(format!("no document {id:?} in {collection:?}"))),
-        (Some(doc), Some(v)) if doc["version"].as_i64() != Some(v) => Err(ApiError::Conflict { current: Some(doc) }),
+        (Some(doc), Some(v)) if doc.version != v => Err(ApiError::Conflict { current: Some(doc) }),
         (Some(doc), _) => Ok(doc),
     }
 }
