@@ -7,6 +7,7 @@
 //! [`REQUEST_DEADLINE`].
 
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
@@ -22,6 +23,12 @@ pub const HEALTH_DEADLINE: Duration = Duration::from_millis(900);
 
 /// Documents keyed by (collection, id); `id` sorts bytewise (`COLLATE "C"`) so list order
 /// and the `after` cursor do not depend on the server's locale.
+///
+/// Idempotency records hold what a replay needs, never the response body (see
+/// `gateway/writes/idempotency.rs`). Migrations, append-only and safe to rerun: tables made
+/// before the fingerprint gain the column (their records, `NULL`, are matched on method, path
+/// and id only, as they were) and lose `body`, which only a rewrite or VACUUM gives back: the
+/// sweep deletes those records within the window.
 pub const SCHEMA_SQL: &str = "
 CREATE TABLE IF NOT EXISTS replikit_documents (
     collection text NOT NULL,
@@ -37,9 +44,12 @@ CREATE TABLE IF NOT EXISTS replikit_idempotency (
     collection text NOT NULL,
     doc_id text,
     status int NOT NULL,
-    body jsonb,
+    fingerprint bytea,
     created_at timestamptz NOT NULL DEFAULT now()
-);";
+);
+ALTER TABLE replikit_idempotency ADD COLUMN IF NOT EXISTS fingerprint bytea;
+ALTER TABLE replikit_idempotency DROP COLUMN IF EXISTS body;
+CREATE INDEX IF NOT EXISTS replikit_idempotency_created_at ON replikit_idempotency (created_at);";
 
 /// Build a pool for `conninfo` (libpq key=value or URL form).
 pub fn pool(conninfo: &str) -> Result<Pool, String> {
@@ -132,4 +142,82 @@ pub async fn node_status(client: &tokio_postgres::Client) -> Result<NodeStatus, 
 pub async fn position(client: &tokio_postgres::Client) -> Result<u64, ApiError> {
     let row = client.query_one(&format!("SELECT {POSITION_SQL}"), &[]).await?;
     Ok(column::<Option<i64>>(&row, 0)?.unwrap_or(0).max(0) as u64)
+}
+
+/// How long idempotency records are kept by default: 7 days, longer than an outbox holds a
+/// write in practice (an app offline for a week replays its queue, and each write is still
+/// applied once).
+pub const DEFAULT_IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(7 * 24 * 3600);
+
+static IDEMPOTENCY_WINDOW_MS: AtomicU64 = AtomicU64::new(DEFAULT_IDEMPOTENCY_WINDOW.as_millis() as u64);
+
+/// Set the idempotency window of every gateway in this process (`--idempotency-window`).
+pub fn set_idempotency_window(window: Duration) {
+    IDEMPOTENCY_WINDOW_MS.store(window.as_millis().min(u64::MAX as u128) as u64, Ordering::Relaxed);
+}
+
+/// The idempotency window: records at least this old may be swept.
+pub fn idempotency_window() -> Duration {
+    Duration::from_millis(IDEMPOTENCY_WINDOW_MS.load(Ordering::Relaxed))
+}
+
+/// Parse a window such as `7d`, `12h`, `30m`, `90s` or `500ms` (a bare number is seconds).
+pub fn parse_window(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number.parse().map_err(|_| format!("invalid window {text:?}: expected e.g. 7d, 12h, 90s"))?;
+    let ms_per = match unit {
+        "ms" => 1,
+        "" | "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return Err(format!("invalid window unit {unit:?}: use ms, s, m, h or d")),
+    };
+    n.checked_mul(ms_per).map(Duration::from_millis).ok_or_else(|| format!("window {text:?} is too long"))
+}
+
+/// Rows one sweep statement deletes at most, so that no statement holds many locks or runs
+/// near `statement_timeout`.
+pub const SWEEP_BATCH: i64 = 1_000;
+
+/// Delete idempotency records older than `window`, [`SWEEP_BATCH`] at a time, at most
+/// `max_batches` statements. Returns how many were deleted. On a standby the first statement
+/// fails with 25006 (`NotPrimary`): only a primary sweeps.
+pub async fn sweep_idempotency(
+    client: &tokio_postgres::Client,
+    window: Duration,
+    max_batches: u32,
+) -> Result<u64, ApiError> {
+    let window_ms = window.as_millis().min(i64::MAX as u128) as i64;
+    let sql = "DELETE FROM replikit_idempotency WHERE key IN (SELECT key FROM replikit_idempotency \
+               WHERE created_at < now() - make_interval(secs => $1::int8 / 1000.0) \
+               ORDER BY created_at LIMIT $2)";
+    let mut deleted = 0;
+    for _ in 0..max_batches {
+        let n = client.execute(sql, &[&window_ms, &SWEEP_BATCH]).await?;
+        deleted += n;
+        if n < SWEEP_BATCH as u64 {
+            break;
+        }
+    }
+    Ok(deleted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_parse_with_their_unit_and_refuse_anything_else() {
+        assert_eq!(parse_window("7d"), Ok(Duration::from_secs(7 * 86_400)));
+        assert_eq!(parse_window("12h"), Ok(Duration::from_secs(12 * 3_600)));
+        assert_eq!(parse_window("30m"), Ok(Duration::from_secs(1_800)));
+        assert_eq!(parse_window("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_window("500ms"), Ok(Duration::from_millis(500)));
+        for bad in ["", "d", "7w", "-1s", "1.5h", "99999999999999999999d"] {
+            assert!(parse_window(bad).is_err(), "{bad:?}");
+        }
+    }
 }

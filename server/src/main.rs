@@ -46,6 +46,10 @@ enum Command {
         /// Allowed browser origin (repeatable; `*` for any).
         #[arg(long)]
         cors_origin: Vec<String>,
+        /// Keep idempotency records at least this long (e.g. 7d, 12h, 90s): longer than any
+        /// client's outbox holds a write. Older records are swept on the primary.
+        #[arg(long, default_value = "7d", value_parser = replikit_server::db::parse_window)]
+        idempotency_window: std::time::Duration,
     },
     /// Run a PostgreSQL primary + streaming standbys + one gateway per node, until Ctrl-C.
     DevCluster {
@@ -70,6 +74,10 @@ enum Command {
         /// Also stop when stdin is closed (for test harnesses).
         #[arg(long)]
         stop_on_stdin_close: bool,
+        /// Keep idempotency records at least this long (e.g. 7d, 12h, 90s): longer than any
+        /// client's outbox holds a write. Older records are swept on the primary.
+        #[arg(long, default_value = "7d", value_parser = replikit_server::db::parse_window)]
+        idempotency_window: std::time::Duration,
     },
     /// Operator controls for a running dev-cluster.
     Ctl {
@@ -106,7 +114,17 @@ fn runtime() -> tokio::runtime::Runtime {
 
 async fn run_async(command: Command) -> i32 {
     match command {
-        Command::Serve { listen, pg, pg_file, node_id, auth_token, auth_token_file, cors_origin } => {
+        Command::Serve {
+            listen,
+            pg,
+            pg_file,
+            node_id,
+            auth_token,
+            auth_token_file,
+            cors_origin,
+            idempotency_window,
+        } => {
+            replikit_server::db::set_idempotency_window(idempotency_window);
             let Some((pg, auth_token)) = serve_secrets(pg, pg_file, auth_token, auth_token_file) else {
                 return 2;
             };
@@ -139,7 +157,9 @@ async fn run_async(command: Command) -> i32 {
             json,
             state_file,
             stop_on_stdin_close,
+            idempotency_window,
         } => {
+            replikit_server::db::set_idempotency_window(idempotency_window);
             let admin_port = admin_port.unwrap_or(if port == 0 { 0 } else { port.saturating_add(100) });
             let opts = ClusterOptions {
                 replicas,

@@ -115,7 +115,7 @@ fn idempotent_retry_returns_the_first_response_and_applies_once() {
 
     // The same key for a different request is refused.
     let other = req("DELETE", &format!("{url}/{id}"), &[("Idempotency-Key", &key)], None);
-    assert_eq!(other.status, 400);
+    assert_eq!((other.status, code(&other).as_str()), (422, "idempotency_mismatch"));
 }
 
 #[test]

@@ -1,17 +1,19 @@
 //! Writes: create, replace, merge-patch and delete, each in one transaction that also
 //! stores the idempotency record.
 //!
-//! Why the idempotency record shares the write's transaction: the key and the response
+//! Why the idempotency record shares the write's transaction: the key and the record
 //! become durable (and replicate) together with the write, so after a failover a client can
 //! retry a write whose answer it lost and get the first answer instead of a second write.
 //! Two requests racing with the same key are serialized by a transaction-scoped advisory
-//! lock on the key; the primary key on `replikit_idempotency` is the backstop.
+//! lock on the key; the primary key on `replikit_idempotency` is the backstop. What a record
+//! holds, how long, and how a replay answers: [`idempotency`].
+
+mod idempotency;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
-use tokio_postgres::error::SqlState;
 use tokio_postgres::Transaction;
 
 use super::doc::{json_response, Doc, DOC_COLUMNS};
@@ -19,8 +21,8 @@ use super::input::{self, CollectionPath, DocPath, Durability, JsonBody, PatchBod
 use super::reads::{with_etag, with_position};
 use super::AppState;
 use crate::db;
-use crate::error::{log, ApiError};
-use crate::json;
+use crate::error::ApiError;
+use idempotency::{Lookup, Replay, Request};
 
 /// Response header set on a response replayed from an idempotency record.
 pub const REPLAYED_HEADER: &str = "idempotent-replayed";
@@ -48,6 +50,17 @@ impl WriteOp {
             WriteOp::Create { id, .. } => id.as_deref(),
             WriteOp::Put { id, .. } | WriteOp::Patch { id, .. } | WriteOp::Delete { id } => Some(id),
         }
+    }
+
+    /// The request as its idempotency record identifies it: the id is in `path_id`, the rest
+    /// of the body is hashed as the gateway parsed it.
+    fn request<'c>(&self, collection: &'c str) -> Request<'c> {
+        let body = match self {
+            WriteOp::Create { data, .. } | WriteOp::Put { data, .. } => serde_json::to_vec(data),
+            WriteOp::Patch { patch, .. } => serde_json::to_vec(patch),
+            WriteOp::Delete { .. } => Ok(Vec::new()),
+        };
+        Request::new(self.method(), collection, self.path_id(), &body.unwrap_or_default())
     }
 }
 
@@ -126,15 +139,34 @@ async fn execute(state: &AppState, headers: &HeaderMap, collection: String, op: 
             attempts += 1;
             let tx = client.transaction().await?;
             match attempt(&tx, key.as_deref(), durability, if_match, &collection, op.clone()).await? {
-                Attempt::Replay(outcome) => {
+                Attempt::Replay(replay) => {
                     tx.rollback().await?;
                     let position = db::position(&client).await?;
-                    let response = respond(outcome, position);
+                    let response = match replay {
+                        Replay::Answer { status, doc: Some(doc) } => respond(Outcome::doc(status, &doc), position),
+                        Replay::Answer { status, doc: None } => respond(Outcome::empty(status), position),
+                        Replay::Gone { collection, id } => with_position(
+                            ApiError::NotFound(format!(
+                                "the write with this Idempotency-Key was applied; document {id:?} in \
+                                 {collection:?} has since been deleted"
+                            ))
+                            .into_response(),
+                            position,
+                        ),
+                    };
                     return Ok(mark_replayed(response));
+                }
+                Attempt::Mismatch => {
+                    tx.rollback().await?;
+                    let position = db::position(&client).await?;
+                    return Ok(with_position(idempotency::mismatch_response(), position));
                 }
                 Attempt::Done(outcome) => {
                     tx.commit().await?;
                     let position = db::position(&client).await?;
+                    if key.is_some() {
+                        idempotency::maybe_sweep(&state.pool, &state.config.node_id);
+                    }
                     return Ok(respond(outcome, position));
                 }
                 Attempt::KeyRace if attempts < 3 => {
@@ -153,7 +185,8 @@ async fn execute(state: &AppState, headers: &HeaderMap, collection: String, op: 
 
 enum Attempt {
     Done(Outcome),
-    Replay(Outcome),
+    Replay(Replay),
+    Mismatch,
     KeyRace,
 }
 
@@ -173,69 +206,23 @@ async fn attempt(
         // A constant from a closed set, never client text.
         tx.batch_execute(&format!("SET LOCAL synchronous_commit = '{}'", d.synchronous_commit())).await?;
     }
-    if let Some(key) = key {
+    let request = key.map(|_| op.request(collection));
+    if let (Some(key), Some(request)) = (key, &request) {
         tx.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", &[&key]).await?;
-        if let Some(stored) = stored_response(tx, key, collection, &op).await? {
-            return Ok(Attempt::Replay(stored));
+        match idempotency::lookup(tx, key, request).await? {
+            Lookup::Fresh => {}
+            Lookup::Mismatch => return Ok(Attempt::Mismatch),
+            Lookup::Replay(replay) => return Ok(Attempt::Replay(replay)),
         }
     }
-    let method = op.method();
-    let path_id = op.path_id().map(str::to_owned);
     let outcome = apply(tx, collection, op, if_match).await?;
-    if let Some(key) = key {
-        let doc_id = path_id.or_else(|| outcome.id.clone());
-        let inserted = tx
-            .execute(
-                "INSERT INTO replikit_idempotency (key, method, collection, doc_id, status, body) \
-                 VALUES ($1, $2, $3, $4, $5, $6::text::jsonb)",
-                &[&key, &method, &collection, &doc_id, &(outcome.status.as_u16() as i32), &outcome.body],
-            )
-            .await;
-        match inserted {
-            Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => return Ok(Attempt::KeyRace),
-            other => {
-                other?;
-            }
+    if let (Some(key), Some(request)) = (key, &request) {
+        let doc_id = request.path_id.as_deref().or(outcome.id.as_deref());
+        if !idempotency::record(tx, key, request, outcome.status, doc_id).await? {
+            return Ok(Attempt::KeyRace);
         }
     }
     Ok(Attempt::Done(outcome))
-}
-
-/// The stored response for `key`, if any; 400 when the key was used for another request.
-async fn stored_response(
-    tx: &Transaction<'_>,
-    key: &str,
-    collection: &str,
-    op: &WriteOp,
-) -> Result<Option<Outcome>, ApiError> {
-    let sql = "SELECT method, collection, doc_id, status, body::text, (body->'version')::text \
-               FROM replikit_idempotency WHERE key = $1";
-    let Some(row) = tx.query_opt(sql, &[&key]).await? else {
-        return Ok(None);
-    };
-    let method: String = db::column(&row, 0)?;
-    let stored_collection: String = db::column(&row, 1)?;
-    let doc_id: Option<String> = db::column(&row, 2)?;
-    let same_id = match op.path_id() {
-        Some(id) => doc_id.as_deref() == Some(id),
-        None => true,
-    };
-    if method != op.method() || stored_collection != collection || !same_id {
-        return Err(ApiError::BadRequest("Idempotency-Key was already used for a different request".into()));
-    }
-    let status = u16::try_from(db::column::<i32>(&row, 3)?).ok().and_then(|s| StatusCode::from_u16(s).ok());
-    let body = match db::column::<Option<String>>(&row, 4)? {
-        None => None,
-        Some(text) => match json::stored::rewrite(&text) {
-            Some((body, _)) => Some(body),
-            None => {
-                log(format_args!("idempotency record {key:?}: stored body is not JSON text PostgreSQL prints"));
-                return Err(ApiError::Internal("a stored idempotency record could not be read".into()));
-            }
-        },
-    };
-    let version = db::column::<Option<String>>(&row, 5)?.and_then(|v| v.parse().ok());
-    Ok(Some(Outcome { status: status.unwrap_or(StatusCode::OK), body, version, id: doc_id }))
 }
 
 fn respond(outcome: Outcome, position: u64) -> Response {
