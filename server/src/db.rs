@@ -84,6 +84,9 @@ pub fn column<'a, T: tokio_postgres::types::FromSql<'a>>(
     })
 }
 
+/// A pooled connection.
+pub type Client = Object;
+
 /// Take a connection from the pool (503 `unavailable` when the database is unreachable).
 pub async fn client(pool: &Pool) -> Result<Object, ApiError> {
     Ok(pool.get().await?)
@@ -142,6 +145,12 @@ pub async fn node_status(client: &tokio_postgres::Client) -> Result<NodeStatus, 
 pub async fn position(client: &tokio_postgres::Client) -> Result<u64, ApiError> {
     let row = client.query_one(&format!("SELECT {POSITION_SQL}"), &[]).await?;
     Ok(column::<Option<i64>>(&row, 0)?.unwrap_or(0).max(0) as u64)
+}
+
+/// Whether this node is a standby, and its position, in one statement.
+pub async fn role_and_position(client: &tokio_postgres::Client) -> Result<(bool, u64), ApiError> {
+    let row = client.query_one(&format!("SELECT pg_is_in_recovery(), {POSITION_SQL}"), &[]).await?;
+    Ok((column(&row, 0)?, column::<Option<i64>>(&row, 1)?.unwrap_or(0).max(0) as u64))
 }
 
 /// How long idempotency records are kept by default: 7 days, longer than an outbox holds a

@@ -54,6 +54,13 @@ pub enum ApiError {
     /// A replica did not replay `wanted` within the allowed wait.
     #[error("replica is at position {position}, wanted {wanted}")]
     Lagging { wanted: u64, position: u64 },
+    /// A primary was asked for a position beyond its own: it cannot arrive there (it came
+    /// from another timeline, e.g. a write lost in a failover, or is bogus).
+    #[error("this primary is at position {position}, wanted {wanted}: that position cannot arrive here")]
+    PositionUnreachable { wanted: u64, position: u64 },
+    /// The request body did not arrive within the body timeout.
+    #[error("the request body did not arrive in time")]
+    RequestTimeout,
     /// The database is down, too slow, or shutting down. The message is ours, never the driver's.
     #[error("{0}")]
     Unavailable(String),
@@ -76,6 +83,8 @@ impl ApiError {
             ApiError::Conflict { .. } => "conflict",
             ApiError::NotPrimary => "not_primary",
             ApiError::Lagging { .. } => "lagging",
+            ApiError::PositionUnreachable { .. } => "position_unreachable",
+            ApiError::RequestTimeout => "request_timeout",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",
         }
@@ -93,13 +102,15 @@ impl ApiError {
             ApiError::Conflict { .. } => StatusCode::PRECONDITION_FAILED,
             ApiError::NotPrimary => StatusCode::MISDIRECTED_REQUEST,
             ApiError::Lagging { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::PositionUnreachable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     /// The JSON body: the error envelope, plus `current` for conflicts (the document's text
-    /// spliced in as stored, see [`Doc`]), `position` for `lagging` and `path` for
+    /// spliced in as stored, see [`Doc`]), `position` for `lagging` and `position_unreachable`, and `path` for
     /// `invalid_number`.
     pub fn body(&self) -> String {
         let mut body = json!({ "error": { "code": self.code(), "message": self.to_string() } });
@@ -108,7 +119,9 @@ impl ApiError {
                 let current = current.as_ref().map(Doc::to_json).unwrap_or_else(|| "null".into());
                 return format!(r#"{{"error":{},"current":{current}}}"#, body["error"]);
             }
-            ApiError::Lagging { position, .. } => body["position"] = json!(position),
+            ApiError::Lagging { position, .. } | ApiError::PositionUnreachable { position, .. } => {
+                body["position"] = json!(position)
+            }
             ApiError::InvalidNumber { path, .. } => body["path"] = json!(path),
             _ => {}
         }
@@ -119,7 +132,7 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = json_response(self.status(), self.body());
-        if let ApiError::Lagging { position, .. } = &self {
+        if let ApiError::Lagging { position, .. } | ApiError::PositionUnreachable { position, .. } = &self {
             response.headers_mut().insert(POSITION_HEADER, HeaderValue::from(*position));
         }
         if let ApiError::Conflict { current: Some(doc) } = &self {

@@ -63,7 +63,9 @@ impl<S: Send + Sync> FromRequest<S> for PatchBody {
 }
 
 async fn body<S: Send + Sync>(req: Request, state: &S, root: &str) -> Result<Value, ApiError> {
-    let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+    // A total deadline, not one per chunk: a body dripped a byte at a time must end too.
+    let read = tokio::time::timeout(super::conn::BODY_TIMEOUT, Bytes::from_request(req, state));
+    let bytes = read.await.map_err(|_| ApiError::RequestTimeout)?.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::PayloadTooLarge
         } else {

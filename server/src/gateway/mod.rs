@@ -7,11 +7,13 @@
 //! and *stopped* (listener and every open connection closed) by the dev cluster, to simulate
 //! the failures clients must survive.
 
+pub mod conn;
 pub mod doc;
 mod health;
 mod input;
 mod middleware;
 mod reads;
+pub mod replay;
 mod writes;
 
 use std::net::SocketAddr;
@@ -25,7 +27,7 @@ use axum::Router;
 use deadpool_postgres::Pool;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinHandle;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::error::ApiError;
@@ -52,6 +54,8 @@ pub struct Gateway {
     pub last_position: AtomicU64,
     /// While true, every request waits (the "hung server" failure).
     pub hung: watch::Receiver<bool>,
+    /// The shared watcher that min-position reads wait on.
+    pub replay: Arc<replay::ReplayWatch>,
 }
 
 pub type AppState = Arc<Gateway>;
@@ -138,9 +142,10 @@ impl GatewayHandle {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let (hang_tx, hung) = watch::channel(false);
-        let state = Arc::new(Gateway { config, pool, last_position: AtomicU64::new(0), hung });
+        let replay = replay::ReplayWatch::new(pool.clone());
+        let state = Arc::new(Gateway { config, pool, last_position: AtomicU64::new(0), hung, replay });
         let app = router(state);
-        let task = tokio::spawn(serve(listener, app));
+        let task = tokio::spawn(conn::serve(listener, app));
         Ok(GatewayHandle { addr, task, hang_tx })
     }
 
@@ -162,28 +167,5 @@ impl GatewayHandle {
 impl Drop for GatewayHandle {
     fn drop(&mut self) {
         self.task.abort();
-    }
-}
-
-/// Accept loop. Connections live in a `JoinSet` owned by this task, so aborting the task
-/// drops (closes) every connection, not only the listener.
-async fn serve(listener: TcpListener, app: Router) {
-    let mut connections = JoinSet::new();
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else {
-                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-                    continue;
-                };
-                let _ = stream.set_nodelay(true);
-                let service = hyper_util::service::TowerToHyperService::new(app.clone());
-                connections.spawn(async move {
-                    let io = hyper_util::rt::TokioIo::new(stream);
-                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, service).await;
-                });
-            }
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-        }
     }
 }

@@ -1,6 +1,8 @@
 //! Reads: one document, or a page of a collection ordered by id. Both honour
-//! `X-Replikit-Min-Position`: a replica waits (polling every 10 ms) up to the allowed time
-//! for replay to reach the wanted position, else answers 503 `lagging`.
+//! `X-Replikit-Min-Position`: a replica waits (without a database connection, see
+//! [`super::replay`]) up to the allowed time for replay to reach the wanted position, else
+//! answers 503 `lagging`; a primary behind the wanted position answers 422
+//! `position_unreachable` at once.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -32,22 +34,30 @@ pub fn with_etag(mut response: Response, version: i64) -> Response {
     response
 }
 
-/// Wait for the wanted position if the request asks for one; return the node's position.
-async fn position_for_read(client: &tokio_postgres::Client, headers: &HeaderMap) -> Result<u64, ApiError> {
+/// A connection and the node's position, measured before the read; when the request asks for
+/// a min position, only once the node has it. The wait holds no connection (see
+/// [`super::replay`]); a primary asked for a position beyond its own answers
+/// `position_unreachable` at once, since its position only moves forward on its own timeline.
+async fn client_at_position(state: &AppState, headers: &HeaderMap) -> Result<(db::Client, u64), ApiError> {
     let Some((wanted, wait_ms)) = input::min_position(headers)? else {
-        return db::position(client).await;
+        let client = db::client(&state.pool).await?;
+        let position = db::position(&client).await?;
+        return Ok((client, position));
     };
     let deadline = Instant::now() + Duration::from_millis(wait_ms);
-    loop {
-        let position = db::position(client).await?;
-        if position >= wanted {
-            return Ok(position);
-        }
-        if Instant::now() >= deadline {
-            return Err(ApiError::Lagging { wanted, position });
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+    let client = db::client(&state.pool).await?;
+    let (in_recovery, position) = db::role_and_position(&client).await?;
+    if position >= wanted {
+        return Ok((client, position));
     }
+    if !in_recovery {
+        return Err(ApiError::PositionUnreachable { wanted, position });
+    }
+    drop(client);
+    state.replay.wait_for(wanted, position, deadline).await?;
+    let client = db::client(&state.pool).await?;
+    let position = db::position(&client).await?;
+    Ok((client, position))
 }
 
 /// `GET /v1/c/{collection}/{id}`.
@@ -57,8 +67,7 @@ pub async fn get_one(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     db::deadline(db::REQUEST_DEADLINE, async {
-        let client = db::client(&state.pool).await?;
-        let position = position_for_read(&client, &headers).await?;
+        let (client, position) = client_at_position(&state, &headers).await?;
         let sql = format!("SELECT {DOC_COLUMNS} FROM replikit_documents WHERE collection = $1 AND id = $2");
         let row = client.query_opt(&sql, &[&collection, &id]).await?;
         let Some(row) = row else {
@@ -97,8 +106,7 @@ pub async fn list(
     };
     let after = query.get("after").cloned();
     db::deadline(db::REQUEST_DEADLINE, async {
-        let client = db::client(&state.pool).await?;
-        let position = position_for_read(&client, &headers).await?;
+        let (client, position) = client_at_position(&state, &headers).await?;
         let sql = format!(
             "SELECT {DOC_COLUMNS} FROM replikit_documents WHERE collection = $1 AND ($2::text IS NULL OR id > $2) \
              ORDER BY id LIMIT $3"
