@@ -98,6 +98,13 @@ impl Adapter for Replikit {
             404 if matches!(action, Action::Get { .. }) && code == "not_found" => Verdict::done(Reply::Missing),
             421 => Verdict::NotPrimary,
             503 if code == "lagging" && !action.is_write() => Verdict::Lagging,
+            // A primary that has not reached the session's position never will (another timeline): like a lagging
+            // replica, the read goes elsewhere, not to the app as a final error.
+            422 if code == "position_unreachable" && !action.is_write() => Verdict::Lagging,
+            // The gateway gave up waiting for the request's body: the endpoint's trouble, not the call's.
+            408 => {
+                Verdict::Failed(Error::Unavailable { message: format!("{url}: the request timed out at the server") })
+            }
             500..=599 => {
                 let message = server.map(|s| s.message).unwrap_or_else(|| format!("HTTP {}", response.status));
                 Verdict::Failed(Error::Unavailable { message: format!("{url}: {message}") })
@@ -274,6 +281,31 @@ mod tests {
         ] {
             assert_eq!(parse_health("http://a", bad).unwrap_err().code(), "protocol", "{bad}");
         }
+    }
+
+    #[test]
+    fn an_unreachable_position_moves_a_read_and_a_server_timeout_is_the_endpoints_failure() {
+        let c = CollectionName::parse("c").unwrap();
+        let get = Action::Get { collection: c.clone(), id: "a".into(), if_none_match: None };
+        let attempt = Attempt {
+            key: None,
+            durability: Durability::Quorum,
+            min_position: Some(9),
+            written_at_ms: 0,
+            retried: false,
+        };
+        let answer = |status: u16, code: &str| Response {
+            status,
+            node: None,
+            position: None,
+            body: json!({"error": {"code": code, "message": "m"}}).to_string(),
+        };
+        let verdict = Replikit.interpret("http://p", &get, &attempt, None, answer(422, "position_unreachable"));
+        assert!(matches!(verdict, Verdict::Lagging), "{verdict:?}");
+        let verdict = Replikit.interpret("http://p", &get, &attempt, None, answer(408, "request_timeout"));
+        assert!(matches!(verdict, Verdict::Failed(_)), "{verdict:?}");
+        let verdict = Replikit.interpret("http://p", &get, &attempt, None, answer(422, "invalid_number"));
+        assert!(matches!(verdict, Verdict::Final(_)), "other 422s stay final: {verdict:?}");
     }
 
     #[test]
