@@ -27,12 +27,20 @@ fn cluster(options: Value) -> World<PgCluster> {
 }
 
 fn cluster_on(options: Value, has_resolver: bool) -> World<PgCluster> {
+    cluster_with(options, Platform { browser: true, has_indexeddb: false, has_resolver, has_fs: false })
+}
+
+/// A browser client whose store is persistent (IndexedDB; the harness's memory store stands in for it).
+fn with_persistent_store() -> World<PgCluster> {
+    cluster_with(json!({}), Platform { browser: true, has_indexeddb: true, has_resolver: false, has_fs: false })
+}
+
+fn cluster_with(options: Value, platform: Platform) -> World<PgCluster> {
     let mut opts = json!({ "primary": url(0), "replicas": [url(1)] });
     for (k, v) in options.as_object().cloned().unwrap_or_default() {
         opts[k] = v;
     }
     let config = Config::from_json(opts).expect("valid options");
-    let platform = Platform { browser: true, has_indexeddb: false, has_resolver, has_fs: false };
     let mut h = World::new(PgCluster::new(1));
     h.add_client(config, platform);
     h.run_for(100); // the first health checks
@@ -275,11 +283,7 @@ fn a_get_that_reaches_no_endpoint_serves_the_cached_copy_and_a_pending_write_alw
 fn a_store_that_fails_while_queueing_refuses_the_write_rather_than_reorder_it() {
     // A persistent store (IndexedDB in browsers) that breaks: what it holds cannot be seen any more, so a write
     // queued in memory now would sync before older queued writes and be overwritten by them after a reload.
-    let config = Config::from_json(json!({ "primary": url(0), "replicas": [url(1)] })).unwrap();
-    let platform = Platform { browser: true, has_indexeddb: true, has_resolver: false, has_fs: false };
-    let settings = replikit::core::client::Settings::resolve(&config, platform).unwrap();
-    let mut h = World::new(PgCluster::new(1));
-    h.add_client_with(config, settings);
+    let mut h = with_persistent_store();
     doc(h.call_spec(0, write(WriteKind::Create, "a", Some(json!({"v": 1})), None)).0);
     h.clients[0].online = false;
     h.clients[0].store_fails = true;
@@ -380,11 +384,7 @@ fn an_answer_of_the_conflict_function_nobody_asked_for_is_ignored() {
 
 #[test]
 fn a_store_that_fails_to_read_is_reported_but_kept() {
-    let config = Config::from_json(json!({ "primary": url(0), "replicas": [url(1)] })).unwrap();
-    let platform = Platform { browser: true, has_indexeddb: true, has_resolver: false, has_fs: false };
-    let settings = replikit::core::client::Settings::resolve(&config, platform).unwrap();
-    let mut h = World::new(PgCluster::new(1));
-    h.add_client_with(config, settings);
+    let mut h = with_persistent_store();
     h.clients[0].store_fails = true;
     let (r, _) = h.call_spec(0, CallSpec::PendingWrites);
     assert!(matches!(r, Ok(Output::Pending(ref l)) if l.is_empty()), "{r:?}");
