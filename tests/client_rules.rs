@@ -109,9 +109,7 @@ fn a_write_made_offline_is_queued_at_once_and_flushed_in_order_once_online() {
     doc(h.call_spec(0, write(WriteKind::Update, "a", Some(json!({"done": true})), None)).0);
     assert_eq!(h.clients[0].outbox().len(), 2, "the second write goes behind the first");
     assert!(on_server(&h, "a").is_none());
-    h.clients[0].online = true;
-    let now = h.now;
-    h.clients[0].client.set_online(true, now);
+    go_online(&mut h);
     h.run_for(1000);
     assert!(h.clients[0].outbox().is_empty());
     let server = on_server(&h, "a").expect("synced");
@@ -139,20 +137,23 @@ fn queued_writes_flush_when_a_primary_comes_back_and_db_flush_resolves_then() {
     assert!(h.clients[0].outbox().is_empty());
 }
 
+/// Another client's write to `id` (at version 1 on the primary), straight to the primary: version 2 with `data`.
+fn another_client_writes<'a>(h: &'a mut World<PgCluster>, id: &str, data: Value) -> &'a mut Value {
+    let doc = h.server.nodes[0].docs.get_mut(&("todos".to_string(), id.to_string())).expect("the document exists");
+    doc["version"] = json!(2);
+    doc["data"] = data;
+    doc
+}
+
 /// A document cached at version 1, updated offline by this client and, meanwhile, by another to version 2.
 fn conflict_with(strategy: Value) -> World<PgCluster> {
     let mut h = cluster(json!({ "conflict": strategy }));
     doc(h.call_spec(0, write(WriteKind::Create, "a", Some(json!({"title": "first", "n": 0})), None)).0);
     h.clients[0].online = false;
     doc(h.call_spec(0, write(WriteKind::Update, "a", Some(json!({"title": "mine"})), None)).0);
-    // Another client's write, straight to the primary.
-    let other = h.server.nodes[0].docs.get_mut(&("todos".to_string(), "a".to_string())).unwrap();
-    other["version"] = json!(2);
-    other["data"] = json!({"title": "theirs", "n": 1});
+    let other = another_client_writes(&mut h, "a", json!({"title": "theirs", "n": 1}));
     other["updatedAt"] = json!("2999-01-01T00:00:00.000Z");
-    h.clients[0].online = true;
-    let now = h.now;
-    h.clients[0].client.set_online(true, now);
+    go_online(&mut h);
     h.run_for(1000);
     assert!(h.clients[0].outbox().is_empty(), "settled");
     h
@@ -212,12 +213,8 @@ fn a_conflict_function_is_asked_with_local_remote_and_base_and_its_answer_is_wri
     doc(h.call_spec(0, write(WriteKind::Create, "a", Some(json!({"title": "first", "n": 0})), None)).0);
     h.clients[0].online = false;
     doc(h.call_spec(0, write(WriteKind::Update, "a", Some(json!({"title": "mine"})), None)).0);
-    let other = h.server.nodes[0].docs.get_mut(&("todos".to_string(), "a".to_string())).unwrap();
-    other["version"] = json!(2);
-    other["data"] = json!({"title": "theirs", "n": 1});
-    h.clients[0].online = true;
-    let now = h.now;
-    h.clients[0].client.set_online(true, now);
+    another_client_writes(&mut h, "a", json!({"title": "theirs", "n": 1}));
+    go_online(&mut h);
     h.run_for(1000);
     assert_eq!(h.clients[0].asked.len(), 1);
     assert_eq!(on_server(&h, "a").unwrap()["data"], json!({"title": "mine", "n": 1, "base": "1"}));
@@ -228,8 +225,7 @@ fn a_conflict_function_is_asked_with_local_remote_and_base_and_its_answer_is_wri
 fn a_resolver_that_fails_makes_the_write_fail_for_good_and_flush_reject() {
     let mut h = cluster_on(json!({}), true);
     doc(h.call_spec(0, write(WriteKind::Create, "a", Some(json!({"title": "first"})), None)).0);
-    let other = h.server.nodes[0].docs.get_mut(&("todos".to_string(), "a".to_string())).unwrap();
-    other["version"] = json!(2);
+    another_client_writes(&mut h, "a", json!({"title": "theirs"}));
     h.clients[0].resolver = Some(Box::new(|_| Err(Error::invalid("conflict", "the resolver threw: no"))));
     h.clients[0].online = false;
     doc(h.call_spec(0, write(WriteKind::Replace, "a", Some(json!({"title": "x"})), Some(1))).0);
