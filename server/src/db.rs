@@ -14,7 +14,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, R
 use tokio_postgres::NoTls;
 
 use crate::error::{log, ApiError};
-use crate::position::{LAG_SQL, POSITION_SQL, TERM_SQL};
+use crate::position::{Position, LAG_SQL, POSITION_SQL, TERM_SQL};
 
 /// Upper bound on one request's database work (statement timeout plus slack).
 pub const REQUEST_DEADLINE: Duration = Duration::from_secs(7);
@@ -141,16 +141,18 @@ pub async fn node_status(client: &tokio_postgres::Client) -> Result<NodeStatus, 
     })
 }
 
-/// This node's position (see [`crate::position`]).
-pub async fn position(client: &tokio_postgres::Client) -> Result<u64, ApiError> {
-    let row = client.query_one(&format!("SELECT {POSITION_SQL}"), &[]).await?;
-    Ok(column::<Option<i64>>(&row, 0)?.unwrap_or(0).max(0) as u64)
+/// This node's term and position, in one statement (see [`crate::position`]).
+pub async fn position(client: &tokio_postgres::Client) -> Result<Position, ApiError> {
+    Ok(role_and_position(client).await?.1)
 }
 
-/// Whether this node is a standby, and its position, in one statement.
-pub async fn role_and_position(client: &tokio_postgres::Client) -> Result<(bool, u64), ApiError> {
-    let row = client.query_one(&format!("SELECT pg_is_in_recovery(), {POSITION_SQL}"), &[]).await?;
-    Ok((column(&row, 0)?, column::<Option<i64>>(&row, 1)?.unwrap_or(0).max(0) as u64))
+/// Whether this node is a standby, and its term and position, in one statement.
+pub async fn role_and_position(client: &tokio_postgres::Client) -> Result<(bool, Position), ApiError> {
+    let sql = format!("SELECT pg_is_in_recovery(), {POSITION_SQL}, ({TERM_SQL})::int8");
+    let row = client.query_one(&sql, &[]).await?;
+    let lsn = column::<Option<i64>>(&row, 1)?.unwrap_or(0).max(0) as u64;
+    let term = column::<Option<i64>>(&row, 2)?.unwrap_or(0).max(0) as u64;
+    Ok((column(&row, 0)?, Position { term, lsn }))
 }
 
 /// How long idempotency records are kept by default: 7 days, longer than an outbox holds a

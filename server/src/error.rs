@@ -58,6 +58,11 @@ pub enum ApiError {
     /// from another timeline, e.g. a write lost in a failover, or is bogus).
     #[error("this primary is at position {position}, wanted {wanted}: that position cannot arrive here")]
     PositionUnreachable { wanted: u64, position: u64 },
+    /// The session's last write (term, position) is not in this node's history: a failover lost it.
+    #[error(
+        "this session's write at term {term}, position {position} is not in this node's history: a failover lost it"
+    )]
+    SessionLost { term: u64, position: u64 },
     /// The request body did not arrive within the body timeout.
     #[error("the request body did not arrive in time")]
     RequestTimeout,
@@ -84,6 +89,7 @@ impl ApiError {
             ApiError::NotPrimary => "not_primary",
             ApiError::Lagging { .. } => "lagging",
             ApiError::PositionUnreachable { .. } => "position_unreachable",
+            ApiError::SessionLost { .. } => "session_lost",
             ApiError::RequestTimeout => "request_timeout",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",
@@ -103,6 +109,7 @@ impl ApiError {
             ApiError::NotPrimary => StatusCode::MISDIRECTED_REQUEST,
             ApiError::Lagging { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::PositionUnreachable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::SessionLost { .. } => StatusCode::CONFLICT,
             ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -123,6 +130,9 @@ impl ApiError {
                 body["position"] = json!(position)
             }
             ApiError::InvalidNumber { path, .. } => body["path"] = json!(path),
+            ApiError::SessionLost { term, position } => {
+                body["lost"] = json!({ "term": term, "position": position });
+            }
             _ => {}
         }
         body.to_string()

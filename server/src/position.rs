@@ -11,8 +11,18 @@
 pub const NODE_HEADER: &str = "x-replikit-node";
 /// Header carrying the node's position on every response.
 pub const POSITION_HEADER: &str = "x-replikit-position";
+/// Header carrying the node's term (timeline) on every response that carries a position:
+/// the two together name a point in one history.
+pub const TERM_HEADER: &str = "x-replikit-term";
 /// Request header: the position a replica must have replayed before answering a read.
 pub const MIN_POSITION_HEADER: &str = "x-replikit-min-position";
+/// Request header: the term of `MIN_POSITION_HEADER` (the session's last write). With it, a
+/// node of a later term checks that the position is in its own history (it was not in a tail
+/// lost by a failover) before it serves a read; see [`crate::gateway::session`].
+pub const MIN_TERM_HEADER: &str = "x-replikit-min-term";
+/// Response header on a write that carried a session whose earlier writes a failover lost:
+/// `<term>/<position>` of the lost point. The write itself was applied.
+pub const SESSION_LOST_HEADER: &str = "x-replikit-session-lost";
 /// Request header: how long a replica may wait for `MIN_POSITION_HEADER`, in ms.
 pub const MAX_WAIT_HEADER: &str = "x-replikit-max-wait-ms";
 /// Request header: per-write durability (`local`, `quorum`, `visible`).
@@ -22,6 +32,13 @@ pub const DURABILITY_HEADER: &str = "x-replikit-durability";
 pub const DEFAULT_MAX_WAIT_MS: u64 = 200;
 /// Upper bound for `X-Replikit-Max-Wait-Ms`; larger values are clamped.
 pub const MAX_MAX_WAIT_MS: u64 = 2000;
+
+/// A point in a node's history: its term (timeline id) and position (LSN).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Position {
+    pub term: u64,
+    pub lsn: u64,
+}
 
 /// SQL expression for this node's position as int8.
 pub const POSITION_SQL: &str = "CASE WHEN pg_is_in_recovery() \

@@ -10,7 +10,7 @@ use serde_json::json;
 use super::AppState;
 use crate::db;
 use crate::error::ApiError;
-use crate::position::POSITION_HEADER;
+use crate::position::{POSITION_HEADER, TERM_HEADER};
 
 pub async fn health(State(state): State<AppState>) -> Result<Response, ApiError> {
     let status = db::deadline(db::HEALTH_DEADLINE, async {
@@ -27,6 +27,8 @@ pub async fn health(State(state): State<AppState>) -> Result<Response, ApiError>
         "readOnly": status.read_only,
     });
     let mut response = Json(body).into_response();
-    response.headers_mut().insert(POSITION_HEADER, HeaderValue::from(status.position));
+    let headers = response.headers_mut();
+    headers.insert(POSITION_HEADER, HeaderValue::from(status.position));
+    headers.insert(TERM_HEADER, HeaderValue::from(status.term.max(0) as u64));
     Ok(response)
 }

@@ -8,7 +8,10 @@ use serde_json::{Map, Value};
 
 use crate::error::ApiError;
 use crate::json::{self, Numbers, ParseError};
-use crate::position::{DEFAULT_MAX_WAIT_MS, DURABILITY_HEADER, MAX_MAX_WAIT_MS, MAX_WAIT_HEADER, MIN_POSITION_HEADER};
+use crate::position::{
+    Position, DEFAULT_MAX_WAIT_MS, DURABILITY_HEADER, MAX_MAX_WAIT_MS, MAX_WAIT_HEADER, MIN_POSITION_HEADER,
+    MIN_TERM_HEADER,
+};
 
 /// Longest document id, in bytes.
 pub const MAX_ID_BYTES: usize = 256;
@@ -124,6 +127,21 @@ pub fn min_position(headers: &HeaderMap) -> Result<Option<(u64, u64)>, ApiError>
             .min(MAX_MAX_WAIT_MS),
     };
     Ok(Some((min, wait)))
+}
+
+/// The session mark of a request: `X-Replikit-Min-Term` with `X-Replikit-Min-Position` (the
+/// term and position of the session's last write). `None` without a term (an older client:
+/// positions are compared as bare LSNs); a term without a position is a 400.
+pub fn session_mark(headers: &HeaderMap) -> Result<Option<Position>, ApiError> {
+    let Some(term) = header(headers, MIN_TERM_HEADER)? else {
+        return Ok(None);
+    };
+    let term: u64 =
+        term.parse().map_err(|_| ApiError::BadRequest(format!("{MIN_TERM_HEADER} must be a decimal u64")))?;
+    let Some((lsn, _)) = min_position(headers)? else {
+        return Err(ApiError::BadRequest(format!("{MIN_TERM_HEADER} needs {MIN_POSITION_HEADER}")));
+    };
+    Ok(Some(Position { term, lsn }))
 }
 
 /// A version from `If-Match`: `"<n>"`, `W/"<n>"` or a bare `<n>`.
@@ -268,5 +286,17 @@ mod tests {
         assert_eq!(min_position(&headers).unwrap(), Some((42, 200)));
         headers.insert(MAX_WAIT_HEADER, "99999".parse().unwrap());
         assert_eq!(min_position(&headers).unwrap(), Some((42, 2000)));
+    }
+
+    #[test]
+    fn a_session_mark_needs_a_decimal_term_and_a_position() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(session_mark(&headers).unwrap(), None);
+        headers.insert(MIN_TERM_HEADER, "3".parse().unwrap());
+        assert!(session_mark(&headers).is_err(), "a term without a position");
+        headers.insert(MIN_POSITION_HEADER, "42".parse().unwrap());
+        assert_eq!(session_mark(&headers).unwrap(), Some(Position { term: 3, lsn: 42 }));
+        headers.insert(MIN_TERM_HEADER, "-1".parse().unwrap());
+        assert!(session_mark(&headers).is_err());
     }
 }

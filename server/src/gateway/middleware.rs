@@ -8,9 +8,12 @@ use axum::http::{header, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use super::input;
+use super::session::Judgement;
 use super::AppState;
+use crate::db;
 use crate::error::ApiError;
-use crate::position::{NODE_HEADER, POSITION_HEADER};
+use crate::position::{Position, NODE_HEADER, POSITION_HEADER, SESSION_LOST_HEADER, TERM_HEADER};
 
 /// While the gateway is hung, wait (the TCP connection stays open, nothing is answered).
 pub async fn hang(State(state): State<AppState>, request: Request, next: Next) -> Response {
@@ -65,20 +68,53 @@ fn is_preflight(request: &Request) -> bool {
         && headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
 }
 
-/// Add `X-Replikit-Node`, and `X-Replikit-Position` when the handler did not set it (then
-/// it is the last position this gateway observed).
+/// Add `X-Replikit-Node`, and `X-Replikit-Position` and `X-Replikit-Term` when the handler
+/// did not set them (then they are the last ones this gateway observed).
 pub async fn node_headers(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
     if let Ok(node) = HeaderValue::from_str(&state.config.node_id) {
         headers.insert(NODE_HEADER, node);
     }
-    match headers.get(POSITION_HEADER).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok()) {
-        Some(p) => {
-            state.last_position.store(p, Ordering::Relaxed);
+    for (name, last) in [(POSITION_HEADER, &state.last_position), (TERM_HEADER, &state.last_term)] {
+        match headers.get(name).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok()) {
+            Some(v) => last.store(v, Ordering::Relaxed),
+            None => {
+                headers.insert(name, HeaderValue::from(last.load(Ordering::Relaxed)));
+            }
         }
-        None => {
-            headers.insert(POSITION_HEADER, HeaderValue::from(state.last_position.load(Ordering::Relaxed)));
+    }
+    response
+}
+
+/// A write that carries a session mark of an earlier term than the node that applied it: say
+/// in `X-Replikit-Session-Lost` when the session's earlier write is not in this node's history
+/// (see [`super::session`]). The write was applied; only the session learns that an earlier
+/// one was lost (a read answers 409 `session_lost` instead). Costs nothing while terms match.
+pub async fn session_writes(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let write = !matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let mark = if write { input::session_mark(request.headers()).ok().flatten() } else { None };
+    let mut response = next.run(request).await;
+    let Some(mark) = mark.filter(|_| response.status().is_success()) else {
+        return response;
+    };
+    let headers = response.headers();
+    let number = |name: &str| headers.get(name)?.to_str().ok()?.parse::<u64>().ok();
+    let (Some(term), Some(lsn)) = (number(TERM_HEADER), number(POSITION_HEADER)) else {
+        return response;
+    };
+    if term <= mark.term {
+        return response;
+    }
+    let judged = async {
+        let client = db::client(&state.pool).await.ok()?;
+        Some(state.histories.judge(&client, mark, Position { term, lsn }).await)
+    };
+    let judged = tokio::time::timeout(db::HEALTH_DEADLINE, judged).await.ok().flatten();
+    if !matches!(judged, Some(Judgement::Included)) {
+        // Lost, or not provable: the session is told rather than left to trust it silently.
+        if let Ok(v) = HeaderValue::from_str(&format!("{}/{}", mark.term, mark.lsn)) {
+            response.headers_mut().insert(SESSION_LOST_HEADER, v);
         }
     }
     response

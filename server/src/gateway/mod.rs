@@ -14,6 +14,7 @@ mod input;
 mod middleware;
 mod reads;
 pub mod replay;
+pub mod session;
 mod writes;
 
 use std::net::SocketAddr;
@@ -54,8 +55,12 @@ pub struct Gateway {
     pub last_position: AtomicU64,
     /// While true, every request waits (the "hung server" failure).
     pub hung: watch::Receiver<bool>,
+    /// The last term this gateway observed, with `last_position`.
+    pub last_term: AtomicU64,
     /// The shared watcher that min-position reads wait on.
     pub replay: Arc<replay::ReplayWatch>,
+    /// Timeline histories read so far, for session checks across terms.
+    pub histories: session::Histories,
 }
 
 pub type AppState = Arc<Gateway>;
@@ -81,6 +86,7 @@ pub fn router(state: AppState) -> Router {
         None => routes,
     };
     routes
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::session_writes))
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::node_headers))
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::hang))
         .with_state(state)
@@ -115,13 +121,25 @@ fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
             .allow_headers(
                 [header::AUTHORIZATION, header::CONTENT_TYPE, header::IF_MATCH, header::IF_NONE_MATCH]
                     .into_iter()
-                    .chain(names(&["idempotency-key", MIN_POSITION_HEADER, MAX_WAIT_HEADER, DURABILITY_HEADER]))
+                    .chain(names(&[
+                        "idempotency-key",
+                        MIN_POSITION_HEADER,
+                        MIN_TERM_HEADER,
+                        MAX_WAIT_HEADER,
+                        DURABILITY_HEADER,
+                    ]))
                     .collect::<Vec<_>>(),
             )
             .expose_headers(
                 [header::ETAG]
                     .into_iter()
-                    .chain(names(&[NODE_HEADER, POSITION_HEADER, "idempotent-replayed"]))
+                    .chain(names(&[
+                        NODE_HEADER,
+                        POSITION_HEADER,
+                        TERM_HEADER,
+                        SESSION_LOST_HEADER,
+                        "idempotent-replayed",
+                    ]))
                     .collect::<Vec<_>>(),
             )
             .max_age(std::time::Duration::from_secs(600)),
@@ -143,7 +161,15 @@ impl GatewayHandle {
         let addr = listener.local_addr()?;
         let (hang_tx, hung) = watch::channel(false);
         let replay = replay::ReplayWatch::new(pool.clone());
-        let state = Arc::new(Gateway { config, pool, last_position: AtomicU64::new(0), hung, replay });
+        let state = Arc::new(Gateway {
+            config,
+            pool,
+            last_position: AtomicU64::new(0),
+            last_term: AtomicU64::new(0),
+            hung,
+            replay,
+            histories: session::Histories::default(),
+        });
         let app = router(state);
         let task = tokio::spawn(conn::serve(listener, app));
         Ok(GatewayHandle { addr, task, hang_tx })

@@ -15,14 +15,17 @@ use tokio::time::Instant;
 
 use super::doc::{json_response, Doc, DOC_COLUMNS};
 use super::input::{self, CollectionPath, DocPath};
+use super::session::Judgement;
 use super::AppState;
 use crate::db;
 use crate::error::ApiError;
-use crate::position::POSITION_HEADER;
+use crate::position::{Position, POSITION_HEADER, TERM_HEADER};
 
-/// Add `X-Replikit-Position` to a response.
-pub fn with_position(mut response: Response, position: u64) -> Response {
-    response.headers_mut().insert(POSITION_HEADER, HeaderValue::from(position));
+/// Add `X-Replikit-Position` and `X-Replikit-Term` to a response.
+pub fn with_position(mut response: Response, position: Position) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(POSITION_HEADER, HeaderValue::from(position.lsn));
+    headers.insert(TERM_HEADER, HeaderValue::from(position.term));
     response
 }
 
@@ -38,23 +41,41 @@ pub fn with_etag(mut response: Response, version: i64) -> Response {
 /// a min position, only once the node has it. The wait holds no connection (see
 /// [`super::replay`]); a primary asked for a position beyond its own answers
 /// `position_unreachable` at once, since its position only moves forward on its own timeline.
-async fn client_at_position(state: &AppState, headers: &HeaderMap) -> Result<(db::Client, u64), ApiError> {
+/// With a session term ([`input::session_mark`]), a node of a later term first checks that the
+/// session's write is in its history ([`super::session`]): else 409 `session_lost`.
+async fn client_at_position(state: &AppState, headers: &HeaderMap) -> Result<(db::Client, Position), ApiError> {
     let Some((wanted, wait_ms)) = input::min_position(headers)? else {
         let client = db::client(&state.pool).await?;
         let position = db::position(&client).await?;
         return Ok((client, position));
     };
+    let mark = input::session_mark(headers)?;
     let deadline = Instant::now() + Duration::from_millis(wait_ms);
     let client = db::client(&state.pool).await?;
-    let (in_recovery, position) = db::role_and_position(&client).await?;
-    if position >= wanted {
-        return Ok((client, position));
+    let (in_recovery, here) = db::role_and_position(&client).await?;
+    if let Some(mark) = mark {
+        let behind = || match in_recovery {
+            true => ApiError::Lagging { wanted, position: here.lsn },
+            false => ApiError::PositionUnreachable { wanted, position: here.lsn },
+        };
+        match state.histories.judge(&client, mark, here).await {
+            Judgement::SameTerm | Judgement::Included => {}
+            Judgement::Behind => return Err(behind()),
+            // A replica that cannot read its history sends the read elsewhere; the primary always can.
+            Judgement::Unknown if in_recovery => return Err(behind()),
+            Judgement::Lost | Judgement::Unknown => {
+                return Err(ApiError::SessionLost { term: mark.term, position: mark.lsn })
+            }
+        }
+    }
+    if here.lsn >= wanted {
+        return Ok((client, here));
     }
     if !in_recovery {
-        return Err(ApiError::PositionUnreachable { wanted, position });
+        return Err(ApiError::PositionUnreachable { wanted, position: here.lsn });
     }
     drop(client);
-    state.replay.wait_for(wanted, position, deadline).await?;
+    state.replay.wait_for(wanted, here.lsn, deadline).await?;
     let client = db::client(&state.pool).await?;
     let position = db::position(&client).await?;
     Ok((client, position))

@@ -85,6 +85,6 @@ impl ReplayWatch {
 
     async fn poll_once(&self) -> Result<u64, ApiError> {
         let client = db::client(&self.pool).await?;
-        Ok(db::role_and_position(&client).await?.1)
+        Ok(db::role_and_position(&client).await?.1.lsn)
     }
 }

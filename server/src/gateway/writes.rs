@@ -22,6 +22,7 @@ use super::reads::{with_etag, with_position};
 use super::AppState;
 use crate::db;
 use crate::error::ApiError;
+use crate::position::Position;
 use idempotency::{Lookup, Replay, Request};
 
 /// Response header set on a response replayed from an idempotency record.
@@ -225,7 +226,7 @@ async fn attempt(
     Ok(Attempt::Done(outcome))
 }
 
-fn respond(outcome: Outcome, position: u64) -> Response {
+fn respond(outcome: Outcome, position: Position) -> Response {
     let response = match outcome.body {
         Some(body) => json_response(outcome.status, body),
         None => outcome.status.into_response(),
