@@ -292,7 +292,8 @@ export type ErrorCode =
   | 'unauthorized'
   | 'aborted'
   | 'storage'
-  | 'quota';
+  | 'quota'
+  | 'session_lost';
 
 /**
  * The payload of `conflict` for a queued offline write that met a newer server version when it synced: the
@@ -405,6 +406,12 @@ export interface ClientEvents {
   syncPaused: SyncPausedEvent;
   /** The local store failed (code `storage` or `quota`); the cache carries on in memory. */
   storageError: StorageError;
+  /**
+   * A write of this client (at `term`, `position`) is not in the database's history any more: a failover lost it
+   * (asynchronous replication's tail). The read that found out rejects with code `session_lost`; from then on
+   * the session's read-your-writes starts afresh from the client's next write.
+   */
+  sessionLost: { term: number; position: number };
 }
 
 export type ClientEvent = keyof ClientEvents;

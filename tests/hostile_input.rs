@@ -88,7 +88,7 @@ proptest! {
             Action::Revisions { collection: c.clone(), id: "a".into(), revs: vec![Version::Rev("2-cd".into())] },
             Action::Resolve { collection: c.clone(), id: "a".into(), keep: doc, merged: Some(data), losers: vec![Version::Rev("2-cd".into())], updated_at: "t".into() },
         ];
-        let attempt = Attempt { key: Some("k"), durability: Durability::Local, min_position: None, written_at_ms: 1, retried };
+        let attempt = Attempt { key: Some("k"), durability: Durability::Local, min_position: None, min_term: None, written_at_ms: 1, retried };
         let follow_up = FollowUp { call: Call::get("/".into()), reply: Reply::Deleted };
         for action in &actions {
             let _ = a.request(action, &attempt);
@@ -129,7 +129,13 @@ fn input() -> impl Strategy<Value = Input> {
 fn answer(status: u16, body: &str) -> Outcome {
     match status {
         0 => Outcome::NetworkError("reset".into()),
-        s => Outcome::Response(Response { status: s, node: None, position: Some(5), body: body.into() }),
+        s => Outcome::Response(Response {
+            status: s,
+            node: None,
+            position: Some(5),
+            body: body.into(),
+            ..Default::default()
+        }),
     }
 }
 

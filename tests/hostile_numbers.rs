@@ -55,7 +55,14 @@ fn generation_zero_and_generations_past_u64_are_not_revisions() {
 }
 
 fn attempt(retried: bool) -> Attempt<'static> {
-    Attempt { key: Some("k"), durability: Durability::Local, min_position: None, written_at_ms: 1, retried }
+    Attempt {
+        key: Some("k"),
+        durability: Durability::Local,
+        min_position: None,
+        min_term: None,
+        written_at_ms: 1,
+        retried,
+    }
 }
 
 fn notes() -> CollectionName {

@@ -258,6 +258,72 @@ fn reads_never_return_data_older_than_the_sessions_own_write() {
     assert_eq!(version_of(&r), 3);
 }
 
+/// A primary takes `a` v1 (replicated) then v2 that no replica receives; it dies, node 1 is promoted, and the new
+/// timeline moves past v2's position with other clients' writes, so a bare position no longer tells the histories
+/// apart.
+fn failover_losing_the_sessions_last_write() -> Sim {
+    let mut s = warmed(2, json!({}));
+    s.op(create("a")).unwrap();
+    s.nodes[1].replicating = false;
+    s.nodes[2].replicating = false;
+    s.op(replace("a", json!({"name": "lost"}), None)).unwrap();
+    assert_eq!(s.router().session_position(), 102);
+    s.kill(0);
+    s.promote(1);
+    for i in [1, 2] {
+        s.nodes[i].replicating = true;
+        s.nodes[i].position += 10;
+    }
+    s.run_for(2_000);
+    s
+}
+
+/// The `SessionLost` events so far (events queued by the last call are collected first).
+fn session_lost_events(s: &mut Sim) -> Vec<(u64, u64)> {
+    s.run_for(1);
+    let lost = s.events().iter().filter_map(|(_, e)| match e {
+        Event::SessionLost { term, position } => Some((*term, *position)),
+        _ => None,
+    });
+    lost.collect()
+}
+
+#[test]
+fn a_read_after_a_failover_that_lost_the_sessions_write_fails_typed_once_then_the_session_starts_afresh() {
+    let mut s = failover_losing_the_sessions_last_write();
+    let r = s.op(get("a"));
+    assert!(matches!(r, Err(Error::SessionLost { term: 1, position: 102 })), "never v1 silently: {r:?}");
+    assert_eq!(session_lost_events(&mut s), vec![(1, 102)]);
+    let r = s.op(get("a"));
+    assert_eq!(version_of(&r), 1, "told once; then reads are served from the new history");
+    assert_eq!(session_lost_events(&mut s).len(), 1);
+}
+
+#[test]
+fn a_write_after_a_failover_that_lost_the_sessions_write_is_applied_and_the_loss_is_told() {
+    let mut s = failover_losing_the_sessions_last_write();
+    let r = s.op(replace("a", json!({"name": "again"}), None));
+    assert_eq!(version_of(&r), 2);
+    assert_eq!(session_lost_events(&mut s), vec![(1, 102)]);
+    let r = s.op(get("a"));
+    assert_eq!(version_of(&r), 2, "the session now follows the new timeline: its new write is read back");
+}
+
+#[test]
+fn a_failover_that_kept_the_sessions_writes_changes_nothing_for_it() {
+    let mut s = warmed(2, json!({}));
+    s.op(create("a")).unwrap();
+    s.op(replace("a", json!({"name": "kept"}), None)).unwrap();
+    s.kill(0);
+    s.promote(1);
+    s.run_for(2_000);
+    let r = s.op(get("a"));
+    assert_eq!(version_of(&r), 2);
+    s.op(replace("a", json!({"name": "next"}), None)).unwrap();
+    assert_eq!(version_of(&s.op(get("a"))), 3);
+    assert!(session_lost_events(&mut s).is_empty());
+}
+
 #[test]
 fn eventual_consistency_sends_no_minimum_position() {
     let mut s = warmed(1, json!({"consistency": "eventual"}));

@@ -38,6 +38,10 @@ pub enum Error {
     /// The caller aborted the operation (an `AbortSignal`) or closed the client.
     #[error("aborted: {message}")]
     Aborted { message: String },
+    /// This client's write at (`term`, `position`) is not in the history of the node that was asked: a failover
+    /// lost it (an asynchronous tail). Reads cannot show it; the client's session starts afresh.
+    #[error("a write of this client (term {term}, position {position}) was lost in a failover: read-your-writes cannot hold for it")]
+    SessionLost { term: u64, position: u64 },
     /// The local store failed (blocked, corrupt or missing database).
     #[error("storage error: {message}")]
     Storage { message: String },
@@ -60,6 +64,7 @@ impl Error {
             Error::Protocol { .. } => "protocol",
             Error::Unauthorized => "unauthorized",
             Error::Aborted { .. } => "aborted",
+            Error::SessionLost { .. } => "session_lost",
             Error::Storage { .. } => "storage",
             Error::Quota => "quota",
         }

@@ -137,6 +137,9 @@ pub fn event_to_js(event: &ClientEvent) -> (&'static str, JsValue) {
             set(&payload, "error", &failure_to_js(failure));
             payload
         }
+        ClientEvent::SessionLost { term, position } => {
+            object(&[("term", JsValue::from_f64(*term as f64)), ("position", JsValue::from_f64(*position as f64))])
+        }
         ClientEvent::StorageError(e) => to_js(e),
     };
     (event.name(), payload)

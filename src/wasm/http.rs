@@ -16,7 +16,9 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortController, AbortSignal};
 
 use super::js::{get, Timer};
-use crate::core::protocol::{Outcome, Request, Response, MAX_BODY_BYTES, NODE_HEADER, POSITION_HEADER};
+use crate::core::protocol::{
+    Outcome, Request, Response, MAX_BODY_BYTES, NODE_HEADER, POSITION_HEADER, SESSION_LOST_HEADER, TERM_HEADER,
+};
 
 /// Why a send ended without an outcome.
 pub enum Interrupted {
@@ -152,6 +154,8 @@ async fn fetch_once(
         status: response.status(),
         node: headers.get(NODE_HEADER),
         position: headers.get(POSITION_HEADER).and_then(|p| p.trim().parse().ok()),
+        term: headers.get(TERM_HEADER).and_then(|p| p.trim().parse().ok()),
+        session_lost: headers.get(SESSION_LOST_HEADER).is_some(),
         body,
     }))
 }

@@ -35,6 +35,8 @@ pub struct Node {
     /// Reported lag while it is behind.
     pub lag_ms: u64,
     pub position: u64,
+    /// Timeline history: (earlier term, the position where it ended and the next began), oldest first.
+    pub history: Vec<(u64, u64)>,
     pub docs: BTreeMap<(String, String), Value>,
     pub idempotency: HashMap<String, (u16, String)>,
     /// The next write is applied but its answer is lost (connection reset).
@@ -78,6 +80,7 @@ impl PgCluster {
                 replicating: true,
                 lag_ms: 0,
                 position: 100,
+                history: Vec::new(),
                 docs: BTreeMap::new(),
                 idempotency: HashMap::new(),
                 drop_next_answer: false,
@@ -123,15 +126,32 @@ impl PgCluster {
         self.nodes[i].state = NodeState::Up;
     }
 
-    /// Promotes `i` on a new timeline; the other live replicas follow it.
+    /// Promotes `i` on a new timeline that branches off at its position; the other live replicas follow it
+    /// (taking its history and its data: what they had beyond the branch point is gone, as after a rewind).
     pub fn promote(&mut self, i: usize) {
         let term = self.nodes.iter().map(|n| n.term).max().unwrap() + 1;
-        self.nodes[i].role = Role::Primary;
-        self.nodes[i].term = term;
+        let n = &mut self.nodes[i];
+        n.history.push((n.term, n.position));
+        n.role = Role::Primary;
+        n.term = term;
+        let (history, docs, idem, position) = (n.history.clone(), n.docs.clone(), n.idempotency.clone(), n.position);
         for (j, n) in self.nodes.iter_mut().enumerate() {
             if j != i && n.state == NodeState::Up && n.role == Role::Replica {
                 n.term = term;
+                n.history = history.clone();
+                (n.docs, n.idempotency, n.position) = (docs.clone(), idem.clone(), position);
             }
+        }
+    }
+
+    /// Whether node `i` has the session write at (`term`, `position`) in its history, as the gateway's timeline
+    /// check answers: `None` when the node is on an earlier term (it cannot tell).
+    fn has_session_write(&self, i: usize, term: u64, position: u64) -> Option<bool> {
+        let n = &self.nodes[i];
+        match term.cmp(&n.term) {
+            std::cmp::Ordering::Equal => Some(true),
+            std::cmp::Ordering::Greater => None,
+            std::cmp::Ordering::Less => Some(n.history.iter().any(|&(t, switch)| t == term && position <= switch)),
         }
     }
 
@@ -146,9 +166,21 @@ impl PgCluster {
         }
     }
 
-    fn read(&self, i: usize, req: &Request, min_position: Option<String>) -> (u16, String) {
+    fn read(&self, i: usize, req: &Request, min_position: Option<String>, min_term: Option<u64>) -> (u16, String) {
         let n = &self.nodes[i];
-        if let Some(min) = min_position.and_then(|m| m.parse::<u64>().ok()) {
+        let min = min_position.as_ref().and_then(|m| m.parse::<u64>().ok());
+        if let (Some(term), Some(position)) = (min_term, min) {
+            match self.has_session_write(i, term, position) {
+                Some(true) => {}
+                Some(false) => {
+                    let lost = json!({"error": {"code": "session_lost", "message": "lost"}, "lost": {"term": term, "position": position}});
+                    return (409, lost.to_string());
+                }
+                None if n.role == Role::Replica => return (503, err("lagging")),
+                None => return (422, err("position_unreachable")),
+            }
+        }
+        if let Some(min) = min {
             if n.position < min && n.role == Role::Replica {
                 return (503, err("lagging"));
             }
@@ -253,7 +285,13 @@ impl ServerModel for PgCluster {
         if n.not_a_gateway {
             return (
                 arrive,
-                Outcome::Response(Response { status: 404, body: "Not Found".into(), node: None, position: None }),
+                Outcome::Response(Response {
+                    status: 404,
+                    body: "Not Found".into(),
+                    node: None,
+                    position: None,
+                    ..Default::default()
+                }),
             );
         }
         let primary_pos = self.nodes.iter().filter(|p| p.role == Role::Primary).map(|p| p.position).max().unwrap_or(0);
@@ -288,13 +326,20 @@ impl ServerModel for PgCluster {
         if self.nodes[i].not_a_gateway {
             return (
                 arrive,
-                Outcome::Response(Response { status: 404, body: "Not Found".into(), node: None, position: None }),
+                Outcome::Response(Response {
+                    status: 404,
+                    body: "Not Found".into(),
+                    node: None,
+                    position: None,
+                    ..Default::default()
+                }),
             );
         }
         let (status, body) = if req.method != Method::Get && self.nodes[i].refuses_writes {
             (401, err("unauthorized"))
         } else if req.method == Method::Get {
-            self.read(i, req, header("x-replikit-min-position"))
+            let min_term = header("x-replikit-min-term").and_then(|t| t.parse().ok());
+            self.read(i, req, header("x-replikit-min-position"), min_term)
         } else if self.nodes[i].role != Role::Primary {
             (421, err("not_primary"))
         } else if let Some(stored) = key.as_ref().and_then(|k| self.nodes[i].idempotency.get(k)).cloned() {
@@ -304,17 +349,35 @@ impl ServerModel for PgCluster {
             self.write(i, req, key.clone(), header("if-match"))
         };
         self.log.push(Received { at_ms: now, node: i, method: req.method, path: req.path.clone(), key, applied });
+        // A write carrying a session of an earlier term: the gateway says when that session's write is not here.
+        let mark = header("x-replikit-min-term")
+            .and_then(|t| t.parse::<u64>().ok())
+            .zip(header("x-replikit-min-position").and_then(|p| p.parse::<u64>().ok()));
+        let session_lost = req.method != Method::Get
+            && (200..300).contains(&status)
+            && mark.is_some_and(|(t, p)| t < self.nodes[i].term && self.has_session_write(i, t, p) != Some(true));
         let n = &mut self.nodes[i];
         if applied && n.drop_next_answer {
             n.drop_next_answer = false;
             return (arrive, Outcome::NetworkError("connection reset".into()));
         }
-        (arrive, ok(status, &n.id.clone(), n.position, body))
+        let mut answer = ok(status, &n.id.clone(), n.position, body);
+        if let Outcome::Response(r) = &mut answer {
+            r.term = Some(n.term);
+            r.session_lost = session_lost;
+        }
+        (arrive, answer)
     }
 }
 
 fn ok(status: u16, node: &str, position: u64, body: String) -> Outcome {
-    Outcome::Response(Response { status, node: Some(node.to_string()), position: Some(position), body })
+    Outcome::Response(Response {
+        status,
+        node: Some(node.to_string()),
+        position: Some(position),
+        body,
+        ..Default::default()
+    })
 }
 
 fn err(code: &str) -> String {

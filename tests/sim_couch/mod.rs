@@ -671,7 +671,7 @@ impl ServerModel for CouchCluster {
 }
 
 fn respond(status: u16, body: String) -> Outcome {
-    Outcome::Response(Response { status, node: None, position: None, body })
+    Outcome::Response(Response { status, node: None, position: None, body, ..Default::default() })
 }
 
 fn error(code: &str, reason: &str) -> String {

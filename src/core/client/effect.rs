@@ -238,6 +238,11 @@ pub enum ClientEvent {
         failure: Failure,
     },
     StorageError(Error),
+    /// This client's write at (`term`, `position`) was lost in a failover: read-your-writes cannot hold for it.
+    SessionLost {
+        term: u64,
+        position: u64,
+    },
 }
 
 impl ClientEvent {
@@ -255,6 +260,7 @@ impl ClientEvent {
         "syncFailed",
         "syncPaused",
         "storageError",
+        "sessionLost",
     ];
 
     /// The name the app subscribes to.
@@ -272,6 +278,7 @@ impl ClientEvent {
             ClientEvent::SyncFailed { .. } => "syncFailed",
             ClientEvent::SyncPaused { .. } => "syncPaused",
             ClientEvent::StorageError(_) => "storageError",
+            ClientEvent::SessionLost { .. } => "sessionLost",
         }
     }
 }

@@ -189,5 +189,6 @@ fn client_event(event: Event) -> ClientEvent {
         Event::EndpointDown(v) => ClientEvent::EndpointDown(v),
         Event::EndpointUp(v) => ClientEvent::EndpointUp(v),
         Event::Retry { attempt, endpoint, error } => ClientEvent::Retry { attempt, endpoint, error },
+        Event::SessionLost { term, position } => ClientEvent::SessionLost { term, position },
     }
 }

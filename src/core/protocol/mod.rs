@@ -30,6 +30,12 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 pub const NODE_HEADER: &str = "x-replikit-node";
 pub const POSITION_HEADER: &str = "x-replikit-position";
 pub const MIN_POSITION_HEADER: &str = "x-replikit-min-position";
+/// The term (timeline) of `X-Replikit-Position` on a response, and of `X-Replikit-Min-Position` on a request.
+pub const TERM_HEADER: &str = "x-replikit-term";
+pub const MIN_TERM_HEADER: &str = "x-replikit-min-term";
+/// On a write's answer: the session's earlier write, named by the request's min term and position, was lost in a
+/// failover.
+pub const SESSION_LOST_HEADER: &str = "x-replikit-session-lost";
 pub const MAX_WAIT_HEADER: &str = "x-replikit-max-wait-ms";
 pub const DURABILITY_HEADER: &str = "x-replikit-durability";
 pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
@@ -86,6 +92,10 @@ pub struct Response {
     pub node: Option<String>,
     /// `X-Replikit-Position`, when present and a valid u64.
     pub position: Option<u64>,
+    /// `X-Replikit-Term`: the term of `position`.
+    pub term: Option<u64>,
+    /// `X-Replikit-Session-Lost` was present (a write's answer).
+    pub session_lost: bool,
     pub body: String,
 }
 
@@ -124,6 +134,8 @@ pub struct Attempt<'a> {
     pub durability: Durability,
     /// Read-your-writes: the session's highest written position (protocol v1).
     pub min_position: Option<u64>,
+    /// The term of `min_position`, when the server said it.
+    pub min_term: Option<u64>,
     /// When the write was made: the same on every attempt (and for a queued write, its edit time), so a retry
     /// that writes again writes the same bytes.
     pub written_at_ms: u64,

@@ -5,7 +5,7 @@ use serde_json::{Map, Value};
 
 use super::{
     encode_segment, json, protocol_error, Adapter, Attempt, Call, FollowUp, HealthReport, Method, Response, Verdict,
-    DURABILITY_HEADER, IDEMPOTENCY_HEADER, MIN_POSITION_HEADER,
+    DURABILITY_HEADER, IDEMPOTENCY_HEADER, MIN_POSITION_HEADER, MIN_TERM_HEADER,
 };
 use crate::core::action::{Action, Page, Reply};
 use crate::core::document::{Doc, Version};
@@ -46,8 +46,15 @@ impl Adapter for Replikit {
         if let Action::Get { if_none_match: Some(v), .. } = action {
             headers.push(("if-none-match".into(), v.etag()));
         }
-        if let (false, Some(p)) = (action.is_write(), attempt.min_position) {
-            headers.push((MIN_POSITION_HEADER.into(), p.to_string()));
+        // Reads wait for the session's position; with its term, any call lets a node of a later term check that the
+        // session's last write is in its history (a write is applied either way and told in its answer).
+        match (attempt.min_position, attempt.min_term) {
+            (Some(p), Some(t)) => {
+                headers.push((MIN_POSITION_HEADER.into(), p.to_string()));
+                headers.push((MIN_TERM_HEADER.into(), t.to_string()));
+            }
+            (Some(p), None) if !action.is_write() => headers.push((MIN_POSITION_HEADER.into(), p.to_string())),
+            _ => {}
         }
         let method = match action {
             Action::Get { .. } | Action::List { .. } => Method::Get,
@@ -97,6 +104,7 @@ impl Adapter for Replikit {
             }),
             404 if matches!(action, Action::Get { .. }) && code == "not_found" => Verdict::done(Reply::Missing),
             421 => Verdict::NotPrimary,
+            409 if code == "session_lost" => Verdict::Final(session_lost(&response.body)),
             503 if code == "lagging" && !action.is_write() => Verdict::Lagging,
             // A primary that has not reached the session's position never will (another timeline): like a lagging
             // replica, the read goes elsewhere, not to the app as a final error.
@@ -176,6 +184,13 @@ fn final_error(status: u16, url: &str, server: Option<ServerError>) -> Error {
         (400 | 422, _) => Error::invalid("request", format!("rejected by {url}: {message}")),
         _ => Error::Protocol { message: format!("{url}: unexpected HTTP {status} {code} {message}") },
     }
+}
+
+/// The lost write a 409 `session_lost` names (`lost: {term, position}`); zeros when the body does not say.
+fn session_lost(body: &str) -> Error {
+    let lost = serde_json::from_str::<Value>(body).ok().and_then(|v| v.get("lost").cloned()).unwrap_or(Value::Null);
+    let number = |name: &str| lost.get(name).and_then(Value::as_u64).unwrap_or(0);
+    Error::SessionLost { term: number("term"), position: number("position") }
 }
 
 /// The `{"error": {...}}` body of a failed response, if it has one.
@@ -291,6 +306,7 @@ mod tests {
             key: None,
             durability: Durability::Quorum,
             min_position: Some(9),
+            min_term: None,
             written_at_ms: 0,
             retried: false,
         };
@@ -298,7 +314,8 @@ mod tests {
             status,
             node: None,
             position: None,
-            body: json!({"error": {"code": code, "message": "m"}}).to_string(),
+            body: json!({"error": {"code": code, "message": "m"}, "lost": {"term": 1, "position": 77}}).to_string(),
+            ..Default::default()
         };
         let verdict = Replikit.interpret("http://p", &get, &attempt, None, answer(422, "position_unreachable"));
         assert!(matches!(verdict, Verdict::Lagging), "{verdict:?}");
@@ -306,6 +323,34 @@ mod tests {
         assert!(matches!(verdict, Verdict::Failed(_)), "{verdict:?}");
         let verdict = Replikit.interpret("http://p", &get, &attempt, None, answer(422, "invalid_number"));
         assert!(matches!(verdict, Verdict::Final(_)), "other 422s stay final: {verdict:?}");
+        let verdict = Replikit.interpret("http://p", &get, &attempt, None, answer(409, "session_lost"));
+        assert!(matches!(verdict, Verdict::Final(Error::SessionLost { term: 1, position: 77 })), "{verdict:?}");
+        let verdict = Replikit.interpret("http://p", &get, &attempt, None, answer(409, "already_exists"));
+        assert!(matches!(verdict, Verdict::Final(Error::AlreadyExists { .. })), "{verdict:?}");
+    }
+
+    #[test]
+    fn a_session_with_a_term_is_sent_on_every_call_and_a_bare_position_only_on_reads() {
+        let get = Action::Get { collection: CollectionName::parse("c").unwrap(), id: "d".into(), if_none_match: None };
+        let delete =
+            Action::Delete { collection: CollectionName::parse("c").unwrap(), id: "d".into(), if_version: None };
+        let header = |call: &Call, name: &str| call.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        let mut attempt = Attempt {
+            key: None,
+            durability: Durability::Quorum,
+            min_position: Some(9),
+            min_term: Some(2),
+            written_at_ms: 0,
+            retried: false,
+        };
+        for action in [&get, &delete] {
+            let call = Replikit.request(action, &attempt).unwrap();
+            assert_eq!(header(&call, MIN_POSITION_HEADER).as_deref(), Some("9"));
+            assert_eq!(header(&call, MIN_TERM_HEADER).as_deref(), Some("2"));
+        }
+        attempt.min_term = None;
+        assert_eq!(header(&Replikit.request(&get, &attempt).unwrap(), MIN_POSITION_HEADER).as_deref(), Some("9"));
+        assert_eq!(header(&Replikit.request(&delete, &attempt).unwrap(), MIN_POSITION_HEADER), None);
     }
 
     #[test]

@@ -33,10 +33,22 @@ const WAIT_SLICE_MS: u64 = 250;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     Topology(Vec<EndpointView>),
-    Primary { url: Option<String>, term: Option<u64> },
+    Primary {
+        url: Option<String>,
+        term: Option<u64>,
+    },
     EndpointDown(EndpointView),
     EndpointUp(EndpointView),
-    Retry { attempt: u32, endpoint: String, error: Error },
+    Retry {
+        attempt: u32,
+        endpoint: String,
+        error: Error,
+    },
+    /// This client's write at (`term`, `position`) was lost in a failover; the session starts afresh.
+    SessionLost {
+        term: u64,
+        position: u64,
+    },
 }
 
 /// The client's decision-maker. See the module docs for the order of calls.
@@ -49,6 +61,9 @@ pub struct Router {
     rng: fastrand::Rng,
     /// The highest position among this client's acknowledged writes (read-your-writes).
     session_position: u64,
+    /// The term of `session_position`, when the server said it: positions of different terms are different
+    /// histories (a failover can lose a tail), so the pair names the session's last write.
+    session_term: Option<u64>,
     /// Multi-primary: the node that took this client's last write; reads stay there while it is up
     /// (read-your-writes without waiting for replication).
     session_endpoint: Option<EndpointId>,
@@ -75,6 +90,7 @@ impl Router {
             budget: RetryBudget::default(),
             rng: fastrand::Rng::with_seed(seed),
             session_position: 0,
+            session_term: None,
             session_endpoint: None,
             events: VecDeque::new(),
             health_causes: vec![None; endpoint_count],
@@ -204,12 +220,41 @@ impl Router {
         Step::Send(self.request(endpoint, call))
     }
 
+    /// A write acknowledged at `position` of `term`: the session's mark moves forward in one history. A later term
+    /// replaces it (the node checked the old mark against its history, see `lose_session`); an answer of an
+    /// older term (a stale primary) is not this session's history and leaves it alone.
+    fn advance_session(&mut self, term: Option<u64>, position: u64) {
+        match (term, self.session_term) {
+            (Some(t), Some(s)) if t < s => {}
+            (Some(t), Some(s)) if t > s => {
+                self.session_term = Some(t);
+                self.session_position = position;
+            }
+            (t, _) => {
+                self.session_term = t.or(self.session_term);
+                self.session_position = self.session_position.max(position);
+            }
+        }
+    }
+
+    /// A node said this session's last write is not in its history: tell the app and start afresh (reads would
+    /// otherwise fail for good). The call that found out fails with `session_lost` (a read) or carries on (a write,
+    /// which was applied).
+    fn lose_session(&mut self) {
+        if let Some(term) = self.session_term {
+            self.events.push_back(Event::SessionLost { term, position: self.session_position });
+        }
+        self.session_term = None;
+        self.session_position = 0;
+    }
+
     fn attempt<'a>(&self, op: &'a Operation) -> Attempt<'a> {
         let session = self.config.consistency == Consistency::Session && self.session_position > 0;
         Attempt {
             key: op.idempotency_key.as_deref(),
             durability: op.durability,
             min_position: session.then_some(self.session_position),
+            min_term: self.session_term.filter(|_| session),
             written_at_ms: op.written_at_ms,
             retried: op.attempts > 1,
         }
@@ -330,9 +375,12 @@ impl Router {
                 return self.retry_or_fail(op, endpoint, now_ms, err);
             }
         };
-        if op.action.is_write() {
-            if let Some(p) = response.position.filter(|_| (200..=299).contains(&response.status)) {
-                self.session_position = self.session_position.max(p);
+        if op.action.is_write() && (200..=299).contains(&response.status) {
+            if response.session_lost {
+                self.lose_session();
+            }
+            if let Some(p) = response.position {
+                self.advance_session(response.term, p);
             }
         }
         let attempt = self.attempt(op);
@@ -364,6 +412,12 @@ impl Router {
                 self.retry_or_fail(op, endpoint, now_ms, err);
             }
             Verdict::Final(err) => {
+                if let Error::SessionLost { term, position } = err {
+                    // Concurrent reads may all meet it: the session is reset (and the app told) once.
+                    if self.session_term == Some(term) && self.session_position == position {
+                        self.lose_session();
+                    }
+                }
                 let precondition =
                     matches!(err, Error::NotFound { .. } | Error::AlreadyExists { .. } | Error::Conflict { .. });
                 op.result = Some(Err(match op.unknown_at.filter(|a| *a != endpoint) {

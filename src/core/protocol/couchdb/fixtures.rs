@@ -11,6 +11,7 @@ pub(super) fn attempt(key: &str, retried: bool) -> Attempt<'_> {
         key: Some(key),
         durability: Durability::Local,
         min_position: None,
+        min_term: None,
         written_at_ms: 1_795_000_000_000,
         retried,
     }
