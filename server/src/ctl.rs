@@ -14,7 +14,11 @@ pub fn run(state_file: &Path, action: &str, node: Option<&str>) -> i32 {
     let info = match ClusterInfo::read(state_file) {
         Ok(info) => info,
         Err(e) => {
-            eprintln!("cannot read state file {}: {e} (is dev-cluster running?)", state_file.display());
+            eprintln!(
+                "cannot read state file {}: {e} (is dev-cluster running?){}",
+                state_file.display(),
+                others(state_file)
+            );
             return 2;
         }
     };
@@ -52,5 +56,24 @@ pub fn run(state_file: &Path, action: &str, node: Option<&str>) -> i32 {
             eprintln!("admin API at {} unreachable: {e}", info.admin_url);
             1
         }
+    }
+}
+
+/// The other state files beside `state_file`, as a hint (a cluster on another port).
+fn others(state_file: &Path) -> String {
+    let Some(dir) = state_file.parent() else { return String::new() };
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p != state_file && p.extension().is_some_and(|x| x == "json"))
+        .map(|p| p.display().to_string())
+        .collect();
+    names.sort();
+    if names.is_empty() {
+        String::new()
+    } else {
+        format!("; other state files there (pass one with --state-file): {}", names.join(", "))
     }
 }

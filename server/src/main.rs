@@ -52,23 +52,41 @@ enum Command {
         idempotency_window: std::time::Duration,
     },
     /// Run a PostgreSQL primary + streaming standbys + one gateway per node, until Ctrl-C.
+    ///
+    /// Everything listens on 127.0.0.1 only. The gateways require a generated bearer token,
+    /// PostgreSQL a generated password (SCRAM), the admin API a generated token: all three
+    /// are in the state file (mode 0600), never printed to the terminal.
     DevCluster {
+        /// Number of streaming standbys (n1, n2, ...) beside the primary n0.
         #[arg(long, default_value_t = 2)]
         replicas: usize,
         /// Gateway port of n0; n1.. use the next ports. 0 picks free ports.
         #[arg(long, default_value_t = 7100)]
         port: u16,
-        /// Admin API port (default: --port + 100, or a free port when --port is 0).
+        /// Admin API port. Default: --port + 100 (7200), or a free port when --port is 0.
         #[arg(long)]
         admin_port: Option<u16>,
+        /// PostgreSQL port of n0; n1.. use the next ports. Default: free ports.
+        #[arg(long, default_value_t = 0)]
+        pg_port: u16,
+        /// Browser origin the gateways allow, e.g. http://127.0.0.1:8080 (repeatable). Default:
+        /// none, so no web page can call them from a browser.
+        #[arg(long)]
+        cors_origin: Vec<String>,
+        /// sync: a commit waits for one standby (acknowledged writes survive a failover);
+        /// async: plain asynchronous streaming.
         #[arg(long, value_enum, default_value_t = Replication::Sync)]
         replication: Replication,
         /// Promote the most advanced standby after the primary is down for 3 s.
         #[arg(long)]
         auto_failover: bool,
-        /// Print one JSON line (endpoints, admin URL, admin token) instead of a summary.
+        /// Print one JSON line, the state file's object with its secrets (for a program reading
+        /// this process's stdout through a pipe), instead of a summary.
         #[arg(long)]
         json: bool,
+        /// Where to write the state file (endpoints, admin URL, tokens, PostgreSQL password;
+        /// mode 0600). Default: dev-cluster-<port>.json in $XDG_RUNTIME_DIR/replikit, else in
+        /// <temp dir>/replikit-<uid> (created mode 0700).
         #[arg(long)]
         state_file: Option<PathBuf>,
         /// Also stop when stdin is closed (for test harnesses).
@@ -81,8 +99,12 @@ enum Command {
     },
     /// Operator controls for a running dev-cluster.
     Ctl {
-        #[arg(long)]
+        /// The cluster's state file. Default: the one `dev-cluster --port <--port>` writes.
+        #[arg(long, conflicts_with = "port")]
         state_file: Option<PathBuf>,
+        /// Gateway port of the cluster's n0, which names its default state file.
+        #[arg(long, default_value_t = 7100)]
+        port: u16,
         /// status | kill | start | promote | rejoin | hang | unhang | auto-failover
         action: String,
         /// Node id (n0, n1, ...), or on|off for auto-failover.
@@ -93,9 +115,14 @@ enum Command {
 fn main() {
     let cli = Cli::parse();
     let code = match cli.command {
-        Command::Ctl { state_file, action, node } => {
-            let path = state_file.unwrap_or_else(cluster::state::default_path);
-            replikit_server::ctl::run(&path, &action, node.as_deref())
+        Command::Ctl { state_file, port, action, node } => {
+            match state_file.map_or_else(|| cluster::state::default_path(port), Ok) {
+                Ok(path) => replikit_server::ctl::run(&path, &action, node.as_deref()),
+                Err(e) => {
+                    eprintln!("replikit-server ctl: {e}");
+                    2
+                }
+            }
         }
         other => {
             // Exit without dropping the runtime: dropping it would wait for the blocking
@@ -152,6 +179,8 @@ async fn run_async(command: Command) -> i32 {
             replicas,
             port,
             admin_port,
+            pg_port,
+            cors_origin,
             replication,
             auto_failover,
             json,
@@ -160,15 +189,34 @@ async fn run_async(command: Command) -> i32 {
             idempotency_window,
         } => {
             replikit_server::db::set_idempotency_window(idempotency_window);
-            let admin_port = admin_port.unwrap_or(if port == 0 { 0 } else { port.saturating_add(100) });
+            let admin_port = match admin_port {
+                Some(p) => p,
+                None if port == 0 => 0,
+                None => match port.checked_add(100) {
+                    Some(p) => p,
+                    None => {
+                        eprintln!("replikit dev-cluster: --port {port} + 100 is no port; pass --admin-port");
+                        return 2;
+                    }
+                },
+            };
+            let state_file = match state_file.map_or_else(|| cluster::state::default_path(port), Ok) {
+                Ok(path) => path,
+                Err(e) => {
+                    eprintln!("replikit dev-cluster: {e}");
+                    return 2;
+                }
+            };
             let opts = ClusterOptions {
                 replicas,
                 port,
                 admin_port,
+                pg_port,
+                cors_origins: cors_origin,
                 replication,
                 auto_failover,
                 json,
-                state_file: state_file.unwrap_or_else(cluster::state::default_path),
+                state_file,
                 stop_on_stdin_close,
             };
             match cluster::run(opts).await {

@@ -57,7 +57,9 @@ fn closed_within(mut stream: &TcpStream, wait: Duration) -> bool {
 fn drip_body(addr: &str, limit: Duration) -> Option<(String, Duration)> {
     let started = Instant::now();
     let mut stream = TcpStream::connect(addr).unwrap();
-    let head = format!("POST /v1/c/drip HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 100\r\n\r\n");
+    let auth = cluster().bearer();
+    let head =
+        format!("POST /v1/c/drip HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {auth}\r\nContent-Length: 100\r\n\r\n");
     stream.write_all(head.as_bytes()).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
     let mut answer = Vec::new();
@@ -122,7 +124,10 @@ fn slowloris_beyond_the_cap_and_a_dripped_body_leave_health_answering_and_are_cl
 
 /// One request on a kept-alive connection; the first line of its answer.
 fn keep_alive_request(stream: &mut TcpStream, addr: &str) -> String {
-    stream.write_all(format!("GET /v1/health HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes()).unwrap();
+    let auth = cluster().bearer();
+    stream
+        .write_all(format!("GET /v1/health HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {auth}\r\n\r\n").as_bytes())
+        .unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
     let mut buf = [0u8; 4096];
     let n = stream.read(&mut buf).unwrap_or(0);

@@ -80,10 +80,15 @@ fn cluster() -> &'static DevCluster {
     CLUSTER.get_or_init(|| DevCluster::start(&["--replicas", "1", "--replication", "async"]))
 }
 
-/// The shared primary's connection string, with a password (`trust` authentication ignores it)
-/// so that the tests can check it never shows.
+/// The shared primary's connection string, with its password, so that the tests can check it
+/// never shows.
 fn pg_with_password() -> String {
-    format!("host=127.0.0.1 port={} user=postgres dbname=postgres password=hunter2", cluster().info.nodes[0].pg_port)
+    pg_conninfo(cluster().info.nodes[0].pg_port)
+}
+
+/// The shared primary's password.
+fn password() -> String {
+    cluster().info.pg_password.clone()
 }
 
 #[test]
@@ -106,7 +111,7 @@ fn down_database_is_503_unavailable_within_a_second() {
 #[test]
 fn serve_requires_the_bearer_token_and_allows_only_its_cors_origin() {
     let cluster = DevCluster::start(&["--replicas", "1", "--replication", "async"]);
-    let pg = format!("host=127.0.0.1 port={} user=postgres dbname=postgres", cluster.info.nodes[0].pg_port);
+    let pg = pg_conninfo(cluster.info.nodes[0].pg_port);
     let serve = Serve::start(&pg, &["--auth-token", "s3cret", "--cors-origin", "http://app.example"]);
     let url = format!("{}/v1/health", serve.url);
     let missing = get(&url);
@@ -147,7 +152,7 @@ fn secrets_come_from_files_or_the_environment_and_never_show_in_ps_or_logs() {
         assert_eq!(ok.status, 200, "{}", String::from_utf8_lossy(&ok.body));
         let (cmdline, stderr) = (serve.cmdline(), serve.stderr());
         assert!(cmdline.contains("serve"), "{cmdline}");
-        for secret in [token, "hunter2"] {
+        for secret in [token, password().as_str()] {
             assert!(!cmdline.contains(secret), "{secret} in ps: {cmdline}");
             assert!(!stderr.contains(secret), "{secret} logged: {stderr}");
         }
@@ -221,5 +226,5 @@ fn error_bodies_carry_stable_messages_never_postgresql_text() {
         let stderr = serve.stderr();
         (stderr.contains("23514") && stderr.contains("violates")).then_some(stderr)
     });
-    assert!(logged.as_ref().is_some_and(|l| !l.contains("hunter2")), "{}", serve.stderr());
+    assert!(logged.as_ref().is_some_and(|l| !l.contains(&password())), "{}", serve.stderr());
 }

@@ -21,6 +21,11 @@ pub enum ClusterError {
     /// Filesystem or socket failure.
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
+    /// A port the cluster was told to use is taken.
+    #[error(
+        "127.0.0.1:{port} ({what}) is already in use: stop what listens there, or choose another port with {flag}"
+    )]
+    PortInUse { port: u16, what: String, flag: &'static str },
     /// Missing or wrong admin token.
     #[error("missing or wrong admin token")]
     Unauthorized,
@@ -37,6 +42,7 @@ impl ClusterError {
             ClusterError::InvalidState(_) => "invalid_state",
             ClusterError::Database(_) => "database",
             ClusterError::Io(_) => "io",
+            ClusterError::PortInUse { .. } => "port_in_use",
             ClusterError::Unauthorized => "unauthorized",
             ClusterError::BadRequest(_) => "bad_request",
         }
@@ -45,10 +51,22 @@ impl ClusterError {
     fn status(&self) -> StatusCode {
         match self {
             ClusterError::UnknownNode(_) => StatusCode::NOT_FOUND,
-            ClusterError::InvalidState(_) => StatusCode::CONFLICT,
+            ClusterError::InvalidState(_) | ClusterError::PortInUse { .. } => StatusCode::CONFLICT,
             ClusterError::Unauthorized => StatusCode::UNAUTHORIZED,
             ClusterError::BadRequest(_) => StatusCode::BAD_REQUEST,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl ClusterError {
+    /// A failure to listen on `port` (`what`, chosen with `flag`): [`ClusterError::PortInUse`]
+    /// naming the port when it is taken, else the io error with the port in it.
+    pub fn bind(e: std::io::Error, port: u16, what: &str, flag: &'static str) -> Self {
+        if e.kind() == std::io::ErrorKind::AddrInUse {
+            ClusterError::PortInUse { port, what: what.to_string(), flag }
+        } else {
+            ClusterError::Io(std::io::Error::new(e.kind(), format!("listening on 127.0.0.1:{port} ({what}): {e}")))
         }
     }
 }

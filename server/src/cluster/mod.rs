@@ -6,6 +6,12 @@
 //! promote, rejoin, split brain). This process owns the temp directory, the PostgreSQL
 //! processes (through pg_ctl), every gateway (in-process, one listener per node) and the
 //! admin API; on SIGINT/SIGTERM it stops them all and removes the temp directory.
+//!
+//! Nothing is open to whoever else can reach loopback: PostgreSQL takes a generated password
+//! (SCRAM, see [`pg`]), every gateway a generated bearer token and only the browser origins
+//! given with `--cors-origin`, the admin API its own token. The three secrets are in the state
+//! file (mode 0600, in a 0700 per-user directory, see [`state`]), never on a command line or
+//! in a log line.
 
 pub mod admin;
 pub mod error;
@@ -42,6 +48,10 @@ pub struct ClusterOptions {
     /// Gateway port of n0 (n1.. use the next ports); 0 picks free ports.
     pub port: u16,
     pub admin_port: u16,
+    /// PostgreSQL port of n0 (n1.. use the next ports); 0 picks free ports.
+    pub pg_port: u16,
+    /// Browser origins the gateways allow (CORS); none by default.
+    pub cors_origins: Vec<String>,
     pub replication: Replication,
     pub auto_failover: bool,
     pub json: bool,
@@ -63,16 +73,31 @@ impl Node {
         format!("http://{}", self.gateway_addr)
     }
 
-    /// (Re)start this node's gateway on its port with a fresh pool.
-    async fn start_gateway(&mut self) -> Result<(), ClusterError> {
+    /// (Re)start this node's gateway on its port with a fresh pool, requiring `access`.
+    async fn start_gateway(&mut self, access: &GatewayAccess) -> Result<(), ClusterError> {
         self.gateway.take();
         let pool = crate::db::pool(&self.pg.conninfo()).map_err(ClusterError::InvalidState)?;
-        let config = GatewayConfig { node_id: self.pg.id.clone(), auth_token: None, cors_origins: vec!["*".into()] };
-        let handle = GatewayHandle::start(self.gateway_addr, config, pool).await?;
+        let config = GatewayConfig {
+            node_id: self.pg.id.clone(),
+            auth_token: Some(access.token.clone()),
+            cors_origins: access.cors_origins.clone(),
+        };
+        let port = self.gateway_addr.port();
+        let handle = GatewayHandle::start(self.gateway_addr, config, pool)
+            .await
+            .map_err(|e| ClusterError::bind(e, port, &format!("{}'s gateway", self.pg.id), "--port"))?;
         self.gateway_addr = handle.addr;
         self.gateway = Some(handle);
         Ok(())
     }
+}
+
+/// What every gateway of the cluster requires: the bearer token, and the browser origins it
+/// allows (none unless `--cors-origin` names some: a web page elsewhere must not reach dev data).
+#[derive(Debug, Clone)]
+pub struct GatewayAccess {
+    pub token: String,
+    pub cors_origins: Vec<String>,
 }
 
 /// Mutable cluster state, behind one lock so operator actions never interleave.
@@ -98,23 +123,32 @@ pub struct Cluster {
     pub root: PathBuf,
     pub replication: Replication,
     pub admin_token: String,
+    pub gateway_access: GatewayAccess,
+    pub pg_password: pg::Password,
     pub auto_failover: AtomicBool,
     pub inner: Mutex<Inner>,
 }
 
 impl Cluster {
-    /// Create the temp directory and plan the nodes (nothing started yet).
+    /// Check every chosen port, create the temp directory (mode 0700) with the `pgpass` file,
+    /// and plan the nodes (nothing started yet).
     fn create(opts: &ClusterOptions) -> Result<Arc<Self>, ClusterError> {
         let tools = PgTools::detect()?;
+        let (gateway_ports, pg_ports) = plan_ports(opts)?;
         let root = base_dir().join(format!("replikit-dev-{}-{}", std::process::id(), &random_hex(4)));
-        std::fs::create_dir_all(&root)?;
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new().mode(0o700).create(&root)?;
+        }
         tools.chown(&root)?;
+        let password = pg::Password(random_hex(16));
+        pg::write_passfile(&tools, &root, &password)?;
         let mut nodes = Vec::new();
-        for i in 0..=opts.replicas {
+        for (i, (gateway_port, pg_port)) in gateway_ports.into_iter().zip(pg_ports).enumerate() {
             let id = format!("n{i}");
-            let gateway_port = if opts.port == 0 { 0 } else { opts.port + i as u16 };
+            let data_dir = root.join(&id);
             nodes.push(Node {
-                pg: PgNode { id: id.clone(), port: free_port()?, data_dir: root.join(&id), root: root.clone() },
+                pg: PgNode { id, port: pg_port, data_dir, root: root.clone(), password: password.clone() },
                 gateway_addr: SocketAddr::from(([127, 0, 0, 1], gateway_port)),
                 gateway: None,
                 pg_running: false,
@@ -125,6 +159,8 @@ impl Cluster {
             root,
             replication: opts.replication,
             admin_token: random_hex(16),
+            gateway_access: GatewayAccess { token: random_hex(16), cors_origins: opts.cors_origins.clone() },
+            pg_password: password,
             auto_failover: AtomicBool::new(opts.auto_failover),
             inner: Mutex::new(Inner { nodes, primary: "n0".into() }),
         }))
@@ -160,7 +196,7 @@ impl Cluster {
             watchdog::sync_standbys(&client).await?;
         }
         for node in inner.nodes.iter_mut() {
-            node.start_gateway().await?;
+            node.start_gateway(&self.gateway_access).await?;
         }
         Ok(())
     }
@@ -203,7 +239,9 @@ pub async fn run(opts: ClusterOptions) -> Result<(), ClusterError> {
         _ = stop.clone().wait() => Err(ClusterError::InvalidState("interrupted during startup".into())),
     };
     let admin = match booted {
-        Ok(()) => admin::bind(opts.admin_port).await.map_err(ClusterError::from),
+        Ok(()) => admin::bind(opts.admin_port)
+            .await
+            .map_err(|e| ClusterError::bind(e, opts.admin_port, "the admin API", "--admin-port")),
         Err(e) => Err(e),
     };
     let admin = match admin {
@@ -214,8 +252,14 @@ pub async fn run(opts: ClusterOptions) -> Result<(), ClusterError> {
         }
     };
     let info = state::ClusterInfo::collect(&cluster, admin.local_addr()?).await;
-    info.write(&opts.state_file)?;
-    info.print(opts.json, started.elapsed());
+    if let Err(e) = info.write(&opts.state_file) {
+        cluster.shutdown().await;
+        return Err(ClusterError::InvalidState(format!(
+            "cannot write the state file {}: {e}",
+            opts.state_file.display()
+        )));
+    }
+    info.print(opts.json, started.elapsed(), &opts.state_file);
     tokio::spawn(admin::serve(admin, cluster.clone()));
     tokio::spawn(watchdog::run(cluster.clone()));
     stop.wait().await;
@@ -296,6 +340,41 @@ fn base_dir() -> PathBuf {
         return shm;
     }
     std::env::temp_dir()
+}
+
+/// The gateway and PostgreSQL ports of n0, n1, ...: the chosen ones (each checked free now,
+/// so that a taken port is named before anything starts) or free ones.
+fn plan_ports(opts: &ClusterOptions) -> Result<(Vec<u16>, Vec<u16>), ClusterError> {
+    let count = opts.replicas + 1;
+    let mut gateway = Vec::new();
+    let mut pg = Vec::new();
+    for i in 0..count {
+        let id = format!("n{i}");
+        gateway.push(chosen_port(opts.port, i, &format!("{id}'s gateway"), "--port")?);
+        pg.push(match chosen_port(opts.pg_port, i, &format!("{id}'s PostgreSQL"), "--pg-port")? {
+            0 => free_port()?,
+            port => port,
+        });
+    }
+    if opts.admin_port != 0 {
+        check_free(opts.admin_port, "the admin API", "--admin-port")?;
+    }
+    Ok((gateway, pg))
+}
+
+/// `base + offset` checked free (0 stays 0: pick one later).
+fn chosen_port(base: u16, offset: usize, what: &str, flag: &'static str) -> Result<u16, ClusterError> {
+    if base == 0 {
+        return Ok(0);
+    }
+    let port = u16::try_from(base as usize + offset)
+        .map_err(|_| ClusterError::BadRequest(format!("{flag} {base} leaves no port for {what}")))?;
+    check_free(port, what, flag)?;
+    Ok(port)
+}
+
+fn check_free(port: u16, what: &str, flag: &'static str) -> Result<(), ClusterError> {
+    std::net::TcpListener::bind(("127.0.0.1", port)).map(drop).map_err(|e| ClusterError::bind(e, port, what, flag))
 }
 
 /// A free loopback port (bound then released).

@@ -85,7 +85,7 @@ impl Cluster {
                 crate::log!("could not re-point {id}: {e}");
             }
         }
-        node.start_gateway().await?;
+        node.start_gateway(&self.gateway_access).await?;
         if stale_primary {
             crate::log!("{id} started as a stale primary on its old term (split brain)");
         }
@@ -153,7 +153,7 @@ impl Cluster {
         // effect on a standby, and a later promotion resets it.
         node.pg.start(&self.tools, "").await?;
         node.pg_running = true;
-        node.start_gateway().await?;
+        node.start_gateway(&self.gateway_access).await?;
         Ok(json!({ "nodeId": id, "rejoined": true, "primary": source.id }))
     }
 
@@ -217,8 +217,9 @@ async fn repoint(node: &PgNode, primary: &PgNode) -> Result<bool, ClusterError> 
         // Already following it: changing primary_conninfo would restart the WAL receiver.
         return Ok(true);
     }
-    // Our own conninfo (host, port, user): no client text. ALTER SYSTEM takes no parameters.
-    let conninfo = primary.conninfo().replace('\'', "''");
+    // Our own conninfo (host, port, user, the pgpass file: no password): no client text.
+    // ALTER SYSTEM takes no parameters.
+    let conninfo = primary.libpq_conninfo().replace('\'', "''");
     client.batch_execute(&format!("ALTER SYSTEM SET primary_conninfo = '{conninfo}'")).await?;
     client.batch_execute("SELECT pg_reload_conf()").await?;
     Ok(true)

@@ -4,6 +4,13 @@
 //! `postgres` OS user (`runuser -u postgres --`) and data directories belong to it.
 //! Port, `cluster_name` and socket directory go on the `pg_ctl -o` command line, never in
 //! postgresql.conf, because pg_basebackup and pg_rewind copy config files between nodes.
+//!
+//! Authentication is SCRAM-SHA-256 for every connection, local and TCP, replication included
+//! (`initdb -A scram-sha-256`): with `trust`, any local user could open a superuser session,
+//! and a superuser runs commands as the server's OS user (`COPY ... TO PROGRAM`). The password
+//! is generated per cluster. Our own connections take it in memory ([`PgNode::conninfo`]); the
+//! PostgreSQL tools and the standbys' WAL receivers read it from a mode 0600 `pgpass` file in
+//! the cluster's 0700 directory ([`PgNode::libpq_conninfo`]), so it is never on a command line.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -123,20 +130,66 @@ fn postgres_ids() -> Result<(u32, u32), ClusterError> {
         .ok_or_else(|| ClusterError::InvalidState("running as root but there is no `postgres` OS user".into()))
 }
 
+/// The superuser password of a dev cluster: printed by `Debug` as `***`, so that no log line
+/// or error that formats a node shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(pub String);
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// Write the cluster's `pgpass` file (mode 0600, given to the postgres user when we are root):
+/// the password for the `postgres` user on every loopback node.
+pub fn write_passfile(tools: &PgTools, root: &Path, password: &Password) -> Result<PathBuf, ClusterError> {
+    let path = root.join("pgpass");
+    write_private(&path, &format!("127.0.0.1:*:*:postgres:{}\n", password.0))?;
+    tools.chown(&path)?;
+    Ok(path)
+}
+
+/// Create `path` with mode 0600 (never following an existing file) and write `text`.
+pub fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    file.write_all(text.as_bytes())
+}
+
 /// One PostgreSQL node of the dev cluster.
 #[derive(Debug, Clone)]
 pub struct PgNode {
     pub id: String,
     pub port: u16,
     pub data_dir: PathBuf,
-    /// The cluster's temp directory: log files and the unix socket live here.
+    /// The cluster's temp directory (mode 0700): log files, the unix socket and `pgpass` live here.
     pub root: PathBuf,
+    /// The `postgres` user's password (the same on every node: standbys are copies).
+    pub password: Password,
 }
 
 impl PgNode {
-    /// libpq conninfo for this node (TCP on loopback, trust auth).
+    /// Connection string for our own tokio-postgres connections (the gateways' pools, the
+    /// supervisor): TCP on loopback, the password inline. It stays in memory: never logged,
+    /// never on a command line.
     pub fn conninfo(&self) -> String {
-        format!("host=127.0.0.1 port={} user=postgres dbname=postgres", self.port)
+        format!("host=127.0.0.1 port={} user=postgres dbname=postgres password={}", self.port, self.password.0)
+    }
+
+    /// Connection string for libpq (pg_basebackup, pg_rewind, a standby's `primary_conninfo`):
+    /// the password comes from the cluster's `pgpass` file, so this string holds no secret.
+    pub fn libpq_conninfo(&self) -> String {
+        format!(
+            "host=127.0.0.1 port={} user=postgres dbname=postgres passfile={}",
+            self.port,
+            self.passfile().display()
+        )
+    }
+
+    fn passfile(&self) -> PathBuf {
+        self.root.join("pgpass")
     }
 
     fn log_file(&self) -> PathBuf {
@@ -148,11 +201,28 @@ impl PgNode {
         self.data_dir.join("standby.signal").exists()
     }
 
-    /// `initdb` a fresh primary and append [`NODE_CONF`].
+    /// `initdb` a fresh primary with SCRAM authentication and the cluster's password, and
+    /// append [`NODE_CONF`]. The password reaches initdb in a 0600 file, removed right after.
     pub async fn init(&self, tools: &PgTools) -> Result<(), ClusterError> {
-        let args =
-            ["-D", path(&self.data_dir), "-U", "postgres", "-A", "trust", "-N", "--no-instructions", "--wal-segsize=1"];
-        tools.run(&self.root, "initdb", &strings(&args)).await?;
+        let pwfile = self.root.join("initdb-pwfile");
+        write_private(&pwfile, &self.password.0)?;
+        tools.chown(&pwfile)?;
+        let pwfile_arg = format!("--pwfile={}", pwfile.display());
+        let args = [
+            "-D",
+            path(&self.data_dir),
+            "-U",
+            "postgres",
+            "-A",
+            "scram-sha-256",
+            &pwfile_arg,
+            "-N",
+            "--no-instructions",
+            "--wal-segsize=1",
+        ];
+        let done = tools.run(&self.root, "initdb", &strings(&args)).await;
+        let _ = std::fs::remove_file(&pwfile);
+        done?;
         let conf = self.data_dir.join("postgresql.conf");
         let mut text = std::fs::read_to_string(&conf)?;
         text.push_str(NODE_CONF);
@@ -161,23 +231,11 @@ impl PgNode {
     }
 
     /// `pg_basebackup -R` from `source` into this node's data directory.
+    /// `-R` writes `primary_conninfo` from this connection string: with the `passfile`, not
+    /// the password.
     pub async fn base_backup(&self, tools: &PgTools, source: &PgNode) -> Result<(), ClusterError> {
-        let port = source.port.to_string();
-        let args = [
-            "-D",
-            path(&self.data_dir),
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &port,
-            "-U",
-            "postgres",
-            "-R",
-            "-c",
-            "fast",
-            "-X",
-            "stream",
-        ];
+        let conninfo = source.libpq_conninfo();
+        let args = ["-D", path(&self.data_dir), "-d", &conninfo, "-R", "-c", "fast", "-X", "stream"];
         tools.run(&self.root, "pg_basebackup", &strings(&args)).await.map(drop)
     }
 
@@ -207,7 +265,7 @@ impl PgNode {
 
     /// `pg_rewind -R` this (stopped) node onto `source`, making it a standby of it.
     pub async fn rewind(&self, tools: &PgTools, source: &PgNode) -> Result<(), ClusterError> {
-        let source_server = format!("--source-server={}", source.conninfo());
+        let source_server = format!("--source-server={}", source.libpq_conninfo());
         let args = ["-D", path(&self.data_dir), &source_server, "-R"];
         tools.run(&self.root, "pg_rewind", &strings(&args)).await.map(drop)
     }

@@ -5,12 +5,18 @@
 //! the temp directory removed even when the test panicked. The child also runs with
 //! `--stop-on-stdin-close`, so if the test process dies (or a cluster lives in a `static`,
 //! which is never dropped) the closed pipe stops it.
+//!
+//! Credentials: a dev cluster's gateways require its bearer token and its PostgreSQL its
+//! password (both in the JSON line, as in the state file). Every started cluster is registered
+//! here, so [`req`] adds `Authorization: Bearer <gatewayToken>` to a request to one of its
+//! gateways that carries none, and [`sql`] connects with its password: the tests keep reading
+//! as requests from a client that has them. [`raw_request`] sends exactly the given headers.
 
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant};
 
 use replikit_server::client::{self, HttpResponse};
@@ -59,7 +65,13 @@ impl DevCluster {
             }
         };
         let info: ClusterInfo = serde_json::from_str(&line).expect("cluster JSON line");
+        CLUSTERS.lock().unwrap_or_else(|e| e.into_inner()).push(info.clone());
         DevCluster { info, state_file, child, _stdin: stdin }
+    }
+
+    /// `Authorization: Bearer <gatewayToken>`.
+    pub fn bearer(&self) -> String {
+        format!("Bearer {}", self.info.gateway_token)
     }
 
     pub fn url(&self, node: usize) -> String {
@@ -87,6 +99,7 @@ impl DevCluster {
 
 impl Drop for DevCluster {
     fn drop(&mut self) {
+        CLUSTERS.lock().unwrap_or_else(|e| e.into_inner()).retain(|c| c.pid != self.info.pid);
         // SAFETY: plain kill(2) on our own child's pid.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -113,7 +126,48 @@ pub fn try_req(
     body: Option<&str>,
     timeout: Duration,
 ) -> std::io::Result<HttpResponse> {
+    let given = headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("authorization"));
+    let auth = if given { None } else { gateway_token(url).map(|t| format!("Bearer {t}")) };
+    let mut all = headers.to_vec();
+    if let Some(auth) = &auth {
+        all.push(("Authorization", auth));
+    }
+    raw_request(method, url, &all, body, timeout)
+}
+
+/// One request with exactly `headers` (no token added).
+pub fn raw_request(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+    timeout: Duration,
+) -> std::io::Result<HttpResponse> {
     client::request(method, url, headers, body.map(str::as_bytes), timeout)
+}
+
+/// The clusters started by this test process (see the module doc).
+static CLUSTERS: Mutex<Vec<ClusterInfo>> = Mutex::new(Vec::new());
+
+/// The gateway token of the registered cluster one of whose gateways `url` addresses.
+fn gateway_token(url: &str) -> Option<String> {
+    let clusters = CLUSTERS.lock().unwrap_or_else(|e| e.into_inner());
+    clusters
+        .iter()
+        .find(|c| c.endpoints.iter().any(|e| url == e || url.starts_with(&format!("{e}/"))))
+        .map(|c| c.gateway_token.clone())
+}
+
+/// The PostgreSQL password of the registered cluster with a node on `pg_port`.
+pub fn pg_password(pg_port: u16) -> Option<String> {
+    let clusters = CLUSTERS.lock().unwrap_or_else(|e| e.into_inner());
+    clusters.iter().find(|c| c.nodes.iter().any(|n| n.pg_port == pg_port)).map(|c| c.pg_password.clone())
+}
+
+/// A connection string for the node on `pg_port`, with its cluster's password.
+pub fn pg_conninfo(pg_port: u16) -> String {
+    let password = pg_password(pg_port).map(|p| format!(" password={p}")).unwrap_or_default();
+    format!("host=127.0.0.1 port={pg_port} user=postgres dbname=postgres{password}")
 }
 
 pub fn get(url: &str) -> HttpResponse {
@@ -153,7 +207,7 @@ pub fn fresh_collection(prefix: &str) -> String {
 pub fn sql(pg_port: u16, sql: &str) -> Vec<Vec<Option<String>>> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     runtime.block_on(async {
-        let conninfo = format!("host=127.0.0.1 port={pg_port} user=postgres dbname=postgres");
+        let conninfo = pg_conninfo(pg_port);
         let (client, connection) = tokio_postgres::connect(&conninfo, tokio_postgres::NoTls).await.expect("connect");
         let driver = tokio::spawn(connection);
         let rows = client.simple_query(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
