@@ -36,6 +36,11 @@ use crate::position::*;
 
 /// Request bodies above this are answered 413.
 pub const MAX_BODY_BYTES: usize = 1 << 20;
+/// Request body bytes one gateway handles at once (see [`middleware::body_budget`]): two bodies
+/// of the largest size, or thousands of small ones.
+pub const BODY_BUDGET_BYTES: usize = 2 * MAX_BODY_BYTES;
+/// How long a request waits for its share of [`BODY_BUDGET_BYTES`] before 503 `unavailable`.
+pub const BODY_BUDGET_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// How one gateway is configured.
 #[derive(Debug, Clone)]
@@ -61,6 +66,8 @@ pub struct Gateway {
     pub replay: Arc<replay::ReplayWatch>,
     /// Timeline histories read so far, for session checks across terms.
     pub histories: session::Histories,
+    /// Request body bytes being handled, in KiB permits (see [`middleware::body_budget`]).
+    pub body_budget: Arc<tokio::sync::Semaphore>,
 }
 
 pub type AppState = Arc<Gateway>;
@@ -78,6 +85,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::body_budget))
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::auth));
     let routes = match cors_layer(&state.config.cors_origins) {
         Some(cors) => {
@@ -169,6 +177,7 @@ impl GatewayHandle {
             hung,
             replay,
             histories: session::Histories::default(),
+            body_budget: Arc::new(tokio::sync::Semaphore::new(BODY_BUDGET_BYTES / 1024)),
         });
         let app = router(state);
         let task = tokio::spawn(conn::serve(listener, app));
