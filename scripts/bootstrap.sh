@@ -2,11 +2,43 @@
 # Installs what the build and the tests need, idempotently, saying in one line what and why.
 #   bash scripts/bootstrap.sh build    Rust wasm target, wasm-bindgen CLI, npm packages
 #   bash scripts/bootstrap.sh test     the same, plus Chromium and ChromeDriver for the browser tests
+#   bash scripts/bootstrap.sh patroni  etcd and Patroni only (npm run test:patroni, scripts/patroni/cluster.mjs)
 # Everything project-local goes to .tools/ (gitignored); nothing here needs a prior `npm install`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what="${1:-build}"
 say() { echo "bootstrap: $*"; }
+
+# Consensus failover (docs/OPERATIONS.md): etcd from Debian, Patroni 4 from PyPI in a project-local venv.
+# Nothing else is needed for it, so this target returns before the wasm toolchain.
+if [ "$what" = "patroni" ]; then
+  sudo_=""; [ "$(id -u)" = 0 ] || sudo_="sudo"
+  if ! command -v etcd >/dev/null || ! command -v etcdctl >/dev/null; then
+    say "installing Debian's etcd-server and etcd-client (the Raft store Patroni elects its leader in)"
+    $sudo_ apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -qq etcd-server etcd-client >/dev/null
+    # The package starts a system etcd on 2379; ours run on free ports in a temp dir.
+    $sudo_ systemctl disable --now etcd >/dev/null 2>&1 || $sudo_ service etcd stop >/dev/null 2>&1 || true
+  fi
+  venv=.tools/patroni-venv
+  if ! "$venv/bin/patroni" --version >/dev/null 2>&1; then
+    say "installing Patroni 4 (patroni[etcd3], psycopg2-binary) into $venv (the consensus failover manager)"
+    mkdir -p .tools
+    # The system python, so the venv works for the postgres user who runs Patroni.
+    /usr/bin/python3 -m venv "$venv" 2>/dev/null || {
+      $sudo_ apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -qq python3-venv >/dev/null
+      /usr/bin/python3 -m venv "$venv"
+    }
+    "$venv/bin/pip" install --quiet --disable-pip-version-check 'patroni[etcd3]>=4,<5' psycopg2-binary
+  fi
+  if [ ! -x /usr/lib/postgresql/15/bin/initdb ]; then
+    say "installing PostgreSQL 15 (the nodes Patroni manages)"
+    $sudo_ apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -qq postgresql-15 >/dev/null
+  fi
+  exit 0
+fi
 
 # Rust's wasm target: the SDK compiles to wasm32-unknown-unknown.
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
