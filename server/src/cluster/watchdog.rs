@@ -4,7 +4,9 @@
 //! This is a development stand-in for Patroni or pg_auto_failover, not a consensus system:
 //! one supervisor decides alone. Rules:
 //! - sync replication: every 500 ms, the primary gets `ANY 1 (<streaming standbys>)`; with no
-//!   standby left it falls back to async and logs a warning (Patroni without strict mode).
+//!   standby left it falls back to async (Patroni without strict mode). A promoted primary starts
+//!   async too, until its standbys stream from it. Never silently: whenever a primary is found
+//!   running async, once per primary, and when that ends, the log says so.
 //! - failover: after the primary fails its health check (`SELECT 1`, 1 s limit) for 3 s, the
 //!   running standby with the highest received LSN is promoted and the others re-pointed.
 
@@ -24,8 +26,8 @@ pub const FAILOVER_AFTER: Duration = Duration::from_secs(3);
 pub const TICK: Duration = Duration::from_millis(500);
 
 /// Set `synchronous_standby_names` on the primary behind `client` to `ANY 1 (<streaming
-/// standbys>)`, or to empty (async) when none streams. Returns the new value if it changed.
-pub async fn sync_standbys(client: &Client) -> Result<Option<String>, ClusterError> {
+/// standbys>)`, or to empty (async) when none streams. Returns the value now in force.
+pub async fn sync_standbys(client: &Client) -> Result<String, ClusterError> {
     let rows = client
         .query("SELECT DISTINCT application_name FROM pg_stat_replication WHERE state = 'streaming' ORDER BY 1", &[])
         .await?;
@@ -39,22 +41,45 @@ pub async fn sync_standbys(client: &Client) -> Result<Option<String>, ClusterErr
     let row = client.query_one("SELECT current_setting('synchronous_standby_names')", &[]).await?;
     let current: String = super::ops::column(&row, 0)?;
     if current == wanted {
-        return Ok(None);
+        return Ok(current);
     }
     // The names are checked identifiers from pg_stat_replication; ALTER SYSTEM takes no parameters.
     client.batch_execute(&format!("ALTER SYSTEM SET synchronous_standby_names = '{wanted}'")).await?;
     client.batch_execute("SELECT pg_reload_conf()").await?;
-    if wanted.is_empty() {
-        crate::log!("warning: no standby is streaming; falling back to async replication");
-    } else {
-        crate::log!("synchronous_standby_names = '{wanted}'");
+    // Falling back to async is logged by `note_async`, once per episode.
+    if !wanted.is_empty() {
+        let was = if current.is_empty() { " (was '': async until now)" } else { "" };
+        crate::log!("synchronous_standby_names = '{wanted}'{was}");
     }
-    Ok(Some(wanted))
+    Ok(wanted)
+}
+
+/// Say in the log when `primary` is found running async (once per primary and episode: a
+/// promoted primary starts async, see `ops::promote_locked`) and when that ends, so a quorum
+/// write acknowledged on one node is never a silent downgrade. `async_on` is the primary
+/// currently known to run async.
+fn note_async(async_on: &mut Option<(String, Instant)>, primary: &str, names: &str) {
+    match (names.is_empty(), async_on.as_ref()) {
+        (true, Some((id, _))) if id == primary => {}
+        (true, _) => {
+            crate::log!(
+                "warning: no standby streams from primary {primary}: it runs async (synchronous_standby_names \
+                 = ''), a quorum or visible write is acknowledged once flushed on {primary} alone"
+            );
+            *async_on = Some((primary.to_string(), Instant::now()));
+        }
+        (false, Some((id, since))) => {
+            crate::log!("primary {primary} is synchronous again ({id} ran async for {:?})", since.elapsed());
+            *async_on = None;
+        }
+        (false, None) => {}
+    }
 }
 
 /// Run forever (until the process stops).
 pub async fn run(cluster: Arc<Cluster>) {
     let mut failing_since: Option<Instant> = None;
+    let mut async_on: Option<(String, Instant)> = None;
     loop {
         tokio::time::sleep(TICK).await;
         let mut inner = cluster.inner.lock().await;
@@ -68,8 +93,9 @@ pub async fn run(cluster: Arc<Cluster>) {
                     .await
                     .is_ok_and(|r| r.is_ok());
                 if ok && cluster.replication == Replication::Sync {
-                    if let Err(e) = sync_standbys(&client).await {
-                        crate::log!("sync standby update failed: {e}");
+                    match sync_standbys(&client).await {
+                        Ok(names) => note_async(&mut async_on, &primary.id, &names),
+                        Err(e) => crate::log!("sync standby update failed: {e}"),
                     }
                 }
                 ok
