@@ -11,7 +11,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
-use tokio_postgres::NoTls;
+
+mod lease;
+pub use lease::{Lease, WarningCount};
 
 use crate::error::{log, ApiError};
 use crate::position::{Position, LAG_SQL, POSITION_SQL, TERM_SQL};
@@ -23,6 +25,11 @@ pub const HEALTH_DEADLINE: Duration = Duration::from_millis(900);
 
 /// Documents keyed by (collection, id); `id` sorts bytewise (`COLLATE "C"`) so list order
 /// and the `after` cursor do not depend on the server's locale.
+///
+/// A document's version is `term << 40 | nextval('replikit_version_seq')` ([`version_sql`]): never
+/// the same number for two contents of one document (see docs/PROTOCOL.md, "Versions"). The
+/// sequence's MAXVALUE keeps versions below 2^53 (exact in JavaScript); exhausting it is an error,
+/// never a wrap. Versions written before the sequence (1, 2, ...) stay below 2^40, under every new one.
 ///
 /// Idempotency records hold what a replay needs, never the response body (see
 /// `gateway/writes/idempotency.rs`). Migrations, append-only and safe to rerun: tables made
@@ -49,7 +56,20 @@ CREATE TABLE IF NOT EXISTS replikit_idempotency (
 );
 ALTER TABLE replikit_idempotency ADD COLUMN IF NOT EXISTS fingerprint bytea;
 ALTER TABLE replikit_idempotency DROP COLUMN IF EXISTS body;
-CREATE INDEX IF NOT EXISTS replikit_idempotency_created_at ON replikit_idempotency (created_at);";
+CREATE INDEX IF NOT EXISTS replikit_idempotency_created_at ON replikit_idempotency (created_at);
+CREATE SEQUENCE IF NOT EXISTS replikit_version_seq AS bigint MINVALUE 1 MAXVALUE 1099511627775 NO CYCLE;";
+
+/// Bits of a version below its term: the sequence's share (its MAXVALUE is 2^40 - 1).
+pub const VERSION_TERM_SHIFT: u32 = 40;
+/// The highest term versions can carry: 8191 << 40 plus the sequence stays below 2^53.
+pub const MAX_VERSION_TERM: i64 = (1 << (53 - VERSION_TERM_SHIFT)) - 1;
+
+/// SQL expression for a new version, given the term as `$term` (an int8 parameter): the term in the
+/// high bits, the next value of the one version sequence below. Evaluated where the row is locked, so
+/// one document's versions also grow in the order its writes commit.
+pub fn version_sql(term_param: &str) -> String {
+    format!("(({term_param}::int8 << {VERSION_TERM_SHIFT}) + nextval('replikit_version_seq'))")
+}
 
 /// Build a pool for `conninfo` (libpq key=value or URL form).
 pub fn pool(conninfo: &str) -> Result<Pool, String> {
@@ -61,7 +81,8 @@ pub fn pool(conninfo: &str) -> Result<Pool, String> {
     if config.get_application_name().is_none() {
         config.application_name("replikit-gateway");
     }
-    let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+    let manager =
+        Manager::from_connect(config, lease::Connector, ManagerConfig { recycling_method: RecyclingMethod::Fast });
     Pool::builder(manager)
         .max_size(16)
         .runtime(Runtime::Tokio1)

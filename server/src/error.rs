@@ -66,6 +66,12 @@ pub enum ApiError {
     /// The request body did not arrive within the body timeout.
     #[error("the request body did not arrive in time")]
     RequestTimeout,
+    /// A write may or may not have been applied: its COMMIT did not finish within the deadline, or
+    /// committed on the primary without the standbys its durability asks for (PostgreSQL's "already
+    /// committed locally" WARNING). Retry with the same `Idempotency-Key`: the retry applies it once,
+    /// or replays it once the standbys hold it.
+    #[error("{0}")]
+    OutcomeUnknown(String),
     /// The database is down, too slow, or shutting down. The message is ours, never the driver's.
     #[error("{0}")]
     Unavailable(String),
@@ -91,6 +97,7 @@ impl ApiError {
             ApiError::PositionUnreachable { .. } => "position_unreachable",
             ApiError::SessionLost { .. } => "session_lost",
             ApiError::RequestTimeout => "request_timeout",
+            ApiError::OutcomeUnknown(_) => "outcome_unknown",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",
         }
@@ -111,7 +118,7 @@ impl ApiError {
             ApiError::PositionUnreachable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::SessionLost { .. } => StatusCode::CONFLICT,
             ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::OutcomeUnknown(_) | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -172,7 +179,12 @@ impl From<tokio_postgres::Error> for ApiError {
         }
         let sqlstate = code.code();
         log(format_args!("database error {sqlstate}: {}", err.as_db_error().map(|d| d.message()).unwrap_or("")));
-        if sqlstate.starts_with("22") {
+        if sqlstate == "2200H" {
+            // sequence_generator_limit_exceeded: only replikit_version_seq has a limit (2^40 values).
+            ApiError::Internal(
+                "the version sequence is exhausted (SQLSTATE 2200H): see docs/PROTOCOL.md, Versions".into(),
+            )
+        } else if sqlstate.starts_with("22") {
             // Class 22, data exception: the request carried data PostgreSQL cannot store (a NUL in a
             // string, \u0000 in JSON text): the client's fault, not a server error.
             let what = match sqlstate {

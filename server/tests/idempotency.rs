@@ -60,7 +60,7 @@ fn the_same_key_and_body_replay_the_first_answer_and_a_lost_answer_applies_once(
     assert_eq!(retry.header("idempotent-replayed"), Some("true"));
     assert_eq!(retry.header("etag"), first.header("etag"));
     assert_eq!(retry.json(), first.json());
-    assert_eq!(get(&url).json()["version"], 1, "applied once");
+    assert_eq!(get(&url).json()["version"], first.json()["version"], "applied once");
 
     // A PATCH retried: one version step, the same answer; and a replayed DELETE is 204.
     let patch_key = format!("p-{c}");
@@ -68,7 +68,7 @@ fn the_same_key_and_body_replay_the_first_answer_and_a_lost_answer_applies_once(
     let again = req("PATCH", &url, &[("Idempotency-Key", &patch_key)], Some(r#"{"m":2}"#));
     assert_eq!((patched.status, again.status), (200, 200));
     assert_eq!(again.json(), patched.json());
-    assert_eq!(get(&url).json()["version"], 2);
+    assert_eq!(get(&url).json()["version"], patched.json()["version"], "applied once");
     let delete_key = format!("d-{c}");
     let deleted = req("DELETE", &url, &[("Idempotency-Key", &delete_key)], None);
     let deleted_again = req("DELETE", &url, &[("Idempotency-Key", &delete_key)], None);
@@ -89,7 +89,7 @@ fn a_replay_answers_the_document_as_it_is_now_and_404_once_it_was_deleted() {
     let replay = put(&url, &key, r#"{"data":{"n":1}}"#);
     assert_eq!((replay.status, replay.header("idempotent-replayed")), (201, Some("true")));
     assert_eq!(replay.json(), later.json());
-    assert_eq!(replay.header("etag"), Some("\"2\""));
+    assert_eq!(replay.header("etag"), later.header("etag"));
     // Deleted since: 404 not_found, marked replayed, and nothing is written again.
     assert_eq!(req("DELETE", &url, &[], None).status, 204);
     let gone = put(&url, &key, r#"{"data":{"n":1}}"#);

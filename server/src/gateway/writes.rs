@@ -8,6 +8,7 @@
 //! lock on the key; the primary key on `replikit_idempotency` is the backstop. What a record
 //! holds, how long, and how a replay answers: [`idempotency`].
 
+mod commit;
 mod idempotency;
 
 use axum::extract::State;
@@ -23,6 +24,7 @@ use super::AppState;
 use crate::db;
 use crate::error::ApiError;
 use crate::position::Position;
+use commit::Phase;
 use idempotency::{Lookup, Replay, Request};
 
 /// Response header set on a response replayed from an idempotency record.
@@ -128,60 +130,94 @@ pub async fn delete(
     execute(&state, &headers, collection, WriteOp::Delete { id }).await
 }
 
-/// Parse the write headers, then run the write (retrying once if an identical key won a race).
+/// Parse the write headers, then run the write (retrying once if an identical key won a race)
+/// within [`db::REQUEST_DEADLINE`]. A write whose deadline expires gives up its connection
+/// ([`db::Lease::discard`]: never back to the pool busy) and answers by its [`Phase`].
 async fn execute(state: &AppState, headers: &HeaderMap, collection: String, op: WriteOp) -> Result<Response, ApiError> {
     let key = input::idempotency_key(headers)?;
     let durability = input::durability(headers)?;
     let if_match = input::if_match(headers)?;
-    db::deadline(db::REQUEST_DEADLINE, async {
-        let mut client = db::client(&state.pool).await?;
-        let mut attempts = 0;
-        loop {
-            attempts += 1;
-            let tx = client.transaction().await?;
-            match attempt(&tx, key.as_deref(), durability, if_match, &collection, op.clone()).await? {
-                Attempt::Replay(replay) => {
-                    tx.rollback().await?;
-                    let position = db::position(&client).await?;
-                    let response = match replay {
-                        Replay::Answer { status, doc: Some(doc) } => respond(Outcome::doc(status, &doc), position),
-                        Replay::Answer { status, doc: None } => respond(Outcome::empty(status), position),
-                        Replay::Gone { collection, id } => with_position(
-                            ApiError::NotFound(format!(
-                                "the write with this Idempotency-Key was applied; document {id:?} in \
-                                 {collection:?} has since been deleted"
-                            ))
-                            .into_response(),
-                            position,
-                        ),
-                    };
-                    return Ok(mark_replayed(response));
+    let deadline = tokio::time::Instant::now() + db::REQUEST_DEADLINE;
+    let mut lease = match tokio::time::timeout_at(deadline, db::Lease::get(&state.pool)).await {
+        Ok(lease) => lease?,
+        Err(_) => return Err(Phase::Working.expired()),
+    };
+    let mut phase = Phase::Working;
+    let write = Write { key: key.as_deref(), durability, if_match, collection: &collection, op };
+    match tokio::time::timeout_at(deadline, run(state, &mut lease, &write, &mut phase)).await {
+        Ok(answer) => {
+            lease.release();
+            answer
+        }
+        Err(_) => {
+            lease.discard().await;
+            Err(phase.expired())
+        }
+    }
+}
+
+/// One write request, parsed.
+struct Write<'a> {
+    key: Option<&'a str>,
+    durability: Option<Durability>,
+    if_match: Option<i64>,
+    collection: &'a str,
+    op: WriteOp,
+}
+
+async fn run(
+    state: &AppState,
+    client: &mut db::Client,
+    w: &Write<'_>,
+    phase: &mut Phase,
+) -> Result<Response, ApiError> {
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let tx = client.transaction().await?;
+        let begun = commit::begin(&tx).await?;
+        match attempt(&tx, begun.term, w).await? {
+            Attempt::Replay(replay) => {
+                let key = w.key.unwrap_or_default();
+                commit::confirm_replay(tx, key, w.durability, &begun.warnings, phase).await?;
+                let position = db::position(client).await?;
+                let response = match replay {
+                    Replay::Answer { status, doc: Some(doc) } => respond(Outcome::doc(status, &doc), position),
+                    Replay::Answer { status, doc: None } => respond(Outcome::empty(status), position),
+                    Replay::Gone { collection, id } => with_position(
+                        ApiError::NotFound(format!(
+                            "the write with this Idempotency-Key was applied; document {id:?} in \
+                             {collection:?} has since been deleted"
+                        ))
+                        .into_response(),
+                        position,
+                    ),
+                };
+                return Ok(mark_replayed(response));
+            }
+            Attempt::Mismatch => {
+                tx.rollback().await?;
+                let position = db::position(client).await?;
+                return Ok(with_position(idempotency::mismatch_response(), position));
+            }
+            Attempt::Done(outcome) => {
+                commit::commit(tx, &begun.warnings, phase).await?;
+                let position = db::position(client).await?;
+                if w.key.is_some() {
+                    idempotency::maybe_sweep(&state.pool, &state.config.node_id);
                 }
-                Attempt::Mismatch => {
-                    tx.rollback().await?;
-                    let position = db::position(&client).await?;
-                    return Ok(with_position(idempotency::mismatch_response(), position));
-                }
-                Attempt::Done(outcome) => {
-                    tx.commit().await?;
-                    let position = db::position(&client).await?;
-                    if key.is_some() {
-                        idempotency::maybe_sweep(&state.pool, &state.config.node_id);
-                    }
-                    return Ok(respond(outcome, position));
-                }
-                Attempt::KeyRace if attempts < 3 => {
-                    tx.rollback().await?;
-                }
-                Attempt::KeyRace => {
-                    return Err(ApiError::Unavailable(
-                        "too many concurrent requests with this Idempotency-Key; retry".into(),
-                    ))
-                }
+                return Ok(respond(outcome, position));
+            }
+            Attempt::KeyRace if attempts < 3 => {
+                tx.rollback().await?;
+            }
+            Attempt::KeyRace => {
+                return Err(ApiError::Unavailable(
+                    "too many concurrent requests with this Idempotency-Key; retry".into(),
+                ))
             }
         }
-    })
-    .await
+    }
 }
 
 enum Attempt {
@@ -191,24 +227,13 @@ enum Attempt {
     KeyRace,
 }
 
-async fn attempt(
-    tx: &Transaction<'_>,
-    key: Option<&str>,
-    durability: Option<Durability>,
-    if_match: Option<i64>,
-    collection: &str,
-    op: WriteOp,
-) -> Result<Attempt, ApiError> {
-    let in_recovery: bool = db::column(&tx.query_one("SELECT pg_is_in_recovery()", &[]).await?, 0)?;
-    if in_recovery {
-        return Err(ApiError::NotPrimary);
-    }
-    if let Some(d) = durability {
+async fn attempt(tx: &Transaction<'_>, term: i64, w: &Write<'_>) -> Result<Attempt, ApiError> {
+    if let Some(d) = w.durability {
         // A constant from a closed set, never client text.
         tx.batch_execute(&format!("SET LOCAL synchronous_commit = '{}'", d.synchronous_commit())).await?;
     }
-    let request = key.map(|_| op.request(collection));
-    if let (Some(key), Some(request)) = (key, &request) {
+    let request = w.key.map(|_| w.op.request(w.collection));
+    if let (Some(key), Some(request)) = (w.key, &request) {
         tx.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", &[&key]).await?;
         match idempotency::lookup(tx, key, request).await? {
             Lookup::Fresh => {}
@@ -216,8 +241,8 @@ async fn attempt(
             Lookup::Replay(replay) => return Ok(Attempt::Replay(replay)),
         }
     }
-    let outcome = apply(tx, collection, op, if_match).await?;
-    if let (Some(key), Some(request)) = (key, &request) {
+    let outcome = apply(tx, w.collection, w.op.clone(), w.if_match, term).await?;
+    if let (Some(key), Some(request)) = (w.key, &request) {
         let doc_id = request.path_id.as_deref().or(outcome.id.as_deref());
         if !idempotency::record(tx, key, request, outcome.status, doc_id).await? {
             return Ok(Attempt::KeyRace);
@@ -243,21 +268,25 @@ fn mark_replayed(mut response: Response) -> Response {
     response
 }
 
-/// Run the document statement(s) for `op` inside `tx`.
+/// Run the document statement(s) for `op` inside `tx`. Every write gives the document a new
+/// version ([`db::version_sql`]: the term, then the next value of one sequence), computed after the
+/// row is locked.
 async fn apply(
     tx: &Transaction<'_>,
     collection: &str,
     op: WriteOp,
     if_match: Option<i64>,
+    term: i64,
 ) -> Result<Outcome, ApiError> {
+    let version = db::version_sql("$4");
     match op {
         WriteOp::Create { id, data } => {
             let sql = format!(
                 "INSERT INTO replikit_documents (collection, id, version, data, updated_at) \
-                 VALUES ($1, COALESCE($2, gen_random_uuid()::text), 1, $3, now()) \
+                 VALUES ($1, COALESCE($2, gen_random_uuid()::text), {version}, $3, now()) \
                  ON CONFLICT (collection, id) DO NOTHING RETURNING {DOC_COLUMNS}"
             );
-            let row = tx.query_opt(&sql, &[&collection, &id, &Value::Object(data)]).await?;
+            let row = tx.query_opt(&sql, &[&collection, &id, &Value::Object(data), &term]).await?;
             let row = row.ok_or_else(|| ApiError::AlreadyExists(id.unwrap_or_default()))?;
             Ok(Outcome::doc(StatusCode::CREATED, &Doc::from_row(&row)?))
         }
@@ -265,26 +294,27 @@ async fn apply(
             if if_match.is_some() {
                 check_version(tx, collection, &id, if_match).await?;
             }
+            // `xmax = 0` only on a row this statement inserted (an updated row carries our xid).
             let sql = format!(
-                "INSERT INTO replikit_documents (collection, id, version, data, updated_at) VALUES ($1, $2, 1, $3, now()) \
-                 ON CONFLICT (collection, id) DO UPDATE SET version = replikit_documents.version + 1, \
-                 data = EXCLUDED.data, updated_at = now() RETURNING {DOC_COLUMNS}"
+                "INSERT INTO replikit_documents (collection, id, version, data, updated_at) \
+                 VALUES ($1, $2, {version}, $3, now()) \
+                 ON CONFLICT (collection, id) DO UPDATE SET version = {version}, \
+                 data = EXCLUDED.data, updated_at = now() RETURNING {DOC_COLUMNS}, (xmax = 0)"
             );
-            let row = tx.query_one(&sql, &[&collection, &id, &Value::Object(data)]).await?;
+            let row = tx.query_one(&sql, &[&collection, &id, &Value::Object(data), &term]).await?;
             let doc = Doc::from_row(&row)?;
-            // Version 1 can only come from the insert branch: a replace always increments.
-            let status = if doc.version == 1 { StatusCode::CREATED } else { StatusCode::OK };
-            Ok(Outcome::doc(status, &doc))
+            let created: bool = db::column(&row, 4)?;
+            Ok(Outcome::doc(if created { StatusCode::CREATED } else { StatusCode::OK }, &doc))
         }
         WriteOp::Patch { id, patch } => {
             let current = check_version(tx, collection, &id, if_match).await?;
             let mut data = current.data_value()?;
             json_patch::merge(&mut data, &patch);
             let sql = format!(
-                "UPDATE replikit_documents SET version = version + 1, data = $3, updated_at = now() \
+                "UPDATE replikit_documents SET version = {version}, data = $3, updated_at = now() \
                  WHERE collection = $1 AND id = $2 RETURNING {DOC_COLUMNS}"
             );
-            let row = tx.query_one(&sql, &[&collection, &id, &data]).await?;
+            let row = tx.query_one(&sql, &[&collection, &id, &data, &term]).await?;
             Ok(Outcome::doc(StatusCode::OK, &Doc::from_row(&row)?))
         }
         WriteOp::Delete { id } => {
