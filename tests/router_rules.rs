@@ -5,6 +5,7 @@ mod support;
 
 use replikit::core::document::Version;
 use replikit::core::protocol::Method;
+use replikit::core::topology::EndpointState;
 use replikit::core::types::ReadMode;
 use replikit::core::{Action, CallOptions, CollectionName, Error, Event, Reply};
 use serde_json::{json, Map, Value};
@@ -134,6 +135,27 @@ fn a_write_issued_during_the_outage_waits_for_the_new_primary_and_applies_once()
     assert_eq!(s.applied_on(0), 0);
     let keys: Vec<_> = s.log.iter().filter(|r| r.method == Method::Post).map(|r| r.key.clone()).collect();
     assert!(keys.windows(2).all(|w| w[0] == w[1]), "one idempotency key across attempts: {keys:?}");
+}
+
+#[test]
+fn a_write_whose_outcome_is_unknown_is_retried_with_its_key_without_suspecting_the_primary() {
+    let mut s = warmed(1, json!({}));
+    // The primary's synchronous standby stalls: the write commits locally, and it and the first replay are 503
+    // outcome_unknown; then the standby confirms it.
+    s.nodes[0].outcome_unknown = 2;
+    let r = s.op(replace("u", json!({"v": 1}), None));
+    assert!(r.is_ok(), "{r:?}");
+    assert_eq!(s.applied_on(0), 1, "applied once");
+    let keys: Vec<_> = s.log.iter().filter(|r| r.method == Method::Put).map(|r| r.key.clone()).collect();
+    assert_eq!(keys.len(), 3, "sent until the outcome is known");
+    assert!(keys[0].is_some() && keys.windows(2).all(|w| w[0] == w[1]), "one idempotency key: {keys:?}");
+    let suspected = s.events().iter().any(|(_, e)| match e {
+        Event::Topology(views) => views.iter().any(|v| v.url == url(0) && v.state != EndpointState::Up),
+        Event::EndpointDown(v) => v.url == url(0),
+        _ => false,
+    });
+    assert!(!suspected, "a slow quorum is not a failing primary: {:?}", s.events());
+    assert!(s.events().iter().any(|(_, e)| matches!(e, Event::Retry { attempt: 1, .. })));
 }
 
 #[test]

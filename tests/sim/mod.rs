@@ -41,6 +41,9 @@ pub struct Node {
     pub idempotency: HashMap<String, (u16, String)>,
     /// The next write is applied but its answer is lost (connection reset).
     pub drop_next_answer: bool,
+    /// This many writes (or replays) are answered 503 `outcome_unknown`, as a primary whose synchronous standby
+    /// stalls: a new write is applied (committed locally) all the same.
+    pub outcome_unknown: u32,
     /// Another kind of server answers here: 404 with no Replikit error body to everything.
     pub not_a_gateway: bool,
     /// Refuses writes with 401 (the client's credentials were revoked); health checks still answer.
@@ -61,6 +64,10 @@ pub struct Received {
 pub struct PgCluster {
     pub nodes: Vec<Node>,
     pub log: Vec<Received>,
+    /// Versions as the reference server makes them (`term << 40` plus one cluster-wide sequence: never
+    /// predictable from the last one) instead of per-document counters.
+    pub term_versions: bool,
+    sequence: u64,
 }
 
 pub fn url(i: usize) -> String {
@@ -84,11 +91,12 @@ impl PgCluster {
                 docs: BTreeMap::new(),
                 idempotency: HashMap::new(),
                 drop_next_answer: false,
+                outcome_unknown: 0,
                 not_a_gateway: false,
                 refuses_writes: false,
             })
             .collect();
-        PgCluster { nodes, log: Vec::new() }
+        PgCluster { nodes, log: Vec::new(), term_versions: false, sequence: 0 }
     }
 
     /// The client options for this cluster (`primary` and `replicas`), with `options` merged over them.
@@ -206,6 +214,9 @@ impl PgCluster {
             Method::Post => (parts[0].clone(), body["id"].as_str().unwrap().to_string()),
             _ => (parts[0].clone(), parts[1].clone()),
         };
+        self.sequence += 1;
+        let sequence = self.sequence;
+        let term_versions = self.term_versions;
         let n = &mut self.nodes[i];
         let current = n.docs.get(&(c.clone(), id.clone())).cloned();
         if let (Some(m), Some(cur)) = (&if_match, &current) {
@@ -224,7 +235,11 @@ impl PgCluster {
             },
             Method::Patch if current.is_none() => (404, err("not_found")),
             _ => {
-                let version = current.as_ref().map(|d| d["version"].as_u64().unwrap()).unwrap_or(0) + 1;
+                let created = current.is_none();
+                let version = match term_versions {
+                    true => (n.term << 40) + sequence,
+                    false => current.as_ref().map(|d| d["version"].as_u64().unwrap()).unwrap_or(0) + 1,
+                };
                 let data = match req.method {
                     Method::Patch => {
                         let mut d: Map<String, Value> = current.unwrap()["data"].as_object().unwrap().clone();
@@ -241,7 +256,7 @@ impl PgCluster {
                 };
                 let doc = json!({"id": id, "version": version, "data": data, "updatedAt": "2026-11-22T00:00:00Z"});
                 n.docs.insert((c.clone(), id.clone()), doc.clone());
-                (if version == 1 { 201 } else { 200 }, doc.to_string())
+                (if created { 201 } else { 200 }, doc.to_string())
             }
         };
         if result.0 < 300 {
@@ -357,6 +372,11 @@ impl ServerModel for PgCluster {
             && (200..300).contains(&status)
             && mark.is_some_and(|(t, p)| t < self.nodes[i].term && self.has_session_write(i, t, p) != Some(true));
         let n = &mut self.nodes[i];
+        if req.method != Method::Get && (200..300).contains(&status) && n.outcome_unknown > 0 {
+            n.outcome_unknown -= 1;
+            let id = n.id.clone();
+            return (arrive, ok(503, &id, n.position, err("outcome_unknown")));
+        }
         if applied && n.drop_next_answer {
             n.drop_next_answer = false;
             return (arrive, Outcome::NetworkError("connection reset".into()));

@@ -165,6 +165,9 @@ pub enum Verdict {
     Lagging,
     /// The endpoint failed (a 5xx, a malformed answer): suspect it and try elsewhere.
     Failed(Error),
+    /// A write's outcome is unknown at a healthy endpoint (protocol v1's 503 `outcome_unknown`: its commit did
+    /// not reach the durability asked for in time). Not the endpoint's failure: retry with the same key.
+    OutcomeUnknown(Error),
     /// The call failed for a reason another endpoint would not change.
     Final(Error),
 }

@@ -106,6 +106,12 @@ impl Adapter for Replikit {
             421 => Verdict::NotPrimary,
             409 if code == "session_lost" => Verdict::Final(session_lost(&response.body)),
             503 if code == "lagging" && !action.is_write() => Verdict::Lagging,
+            // The primary answered, but cannot tell whether the write counts (its standbys did not confirm it in
+            // time): the same key again applies it once or replays it once the standbys hold it.
+            503 if code == "outcome_unknown" && action.is_write() => {
+                let message = server.map(|s| s.message).unwrap_or_default();
+                Verdict::OutcomeUnknown(Error::Unavailable { message: format!("{url}: outcome unknown: {message}") })
+            }
             // A primary that has not reached the session's position never will (another timeline): like a lagging
             // replica, the read goes elsewhere, not to the app as a final error.
             422 if code == "position_unreachable" && !action.is_write() => Verdict::Lagging,

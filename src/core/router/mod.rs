@@ -411,6 +411,11 @@ impl Router {
                 self.topology.handle_op_failure(endpoint, now_ms, err.to_string());
                 self.retry_or_fail(op, endpoint, now_ms, err);
             }
+            // The primary is healthy (its standbys are slow): no suspicion, only a backoff and the same key.
+            Verdict::OutcomeUnknown(err) => {
+                op.causes.push(Cause::of(&url, "outcome_unknown", &err.to_string(), op.last_status));
+                self.retry_or_fail(op, endpoint, now_ms, err);
+            }
             Verdict::Final(err) => {
                 if let Error::SessionLost { term, position } = err {
                     // Concurrent reads may all meet it: the session is reset (and the app told) once.
