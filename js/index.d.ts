@@ -36,7 +36,10 @@ export type TopologyKind = 'primary-replica' | 'multi-primary';
 /** The protocol the endpoints speak: `'replikit'` (the gateway, protocol v1) or `'couchdb'`. */
 export type Protocol = 'replikit' | 'couchdb';
 
-/** A document's version: a counter (Replikit gateway) or a CouchDB revision string such as `'3-9f2c…'`. */
+/**
+ * A document's version: a number (Replikit gateway: a new one at every write, never one the document had before, below
+ * 2^53; `0` on the copy of a write still queued) or a CouchDB revision string such as `'3-9f2c…'`.
+ */
 export type Version = number | string;
 
 export interface EndpointOptions {
@@ -150,7 +153,7 @@ export interface DocMeta {
   endpoint: string | null;
 }
 
-/** A stored document. `version` changes with every write of it (a counter, or a CouchDB revision). */
+/** A stored document. `version` changes with every write of it (see {@link Version}). */
 export interface Doc<T extends object = Record<string, unknown>> {
   id: string;
   version: Version;

@@ -123,6 +123,42 @@ fn a_write_made_offline_is_queued_at_once_and_flushed_in_order_once_online() {
 }
 
 #[test]
+fn queued_writes_to_one_document_sync_in_order_though_versions_cannot_be_predicted() {
+    let mut h = cluster(json!({}));
+    h.server.term_versions = true; // as the reference server: term << 40 plus one sequence
+    h.clients[0].online = false;
+    let created = doc(h.call_spec(0, write(WriteKind::Create, "a", Some(json!({"v": 1})), None)).0);
+    assert_eq!(created.doc.version, Version::Seq(0), "a pending copy's version is no server's");
+    doc(h.call_spec(0, write(WriteKind::Update, "a", Some(json!({"done": true})), None)).0);
+    doc(h.call_spec(0, write(WriteKind::Update, "a", Some(json!({"n": 3})), None)).0);
+    go_online(&mut h);
+    h.run_for(1000);
+    assert!(h.clients[0].outbox().is_empty());
+    assert_eq!(count(&h, "synced"), 3);
+    assert_eq!(count(&h, "conflict"), 0, "each update was sent against the version the one before got");
+    let server = on_server(&h, "a").expect("synced");
+    assert_eq!(server["data"], json!({"v": 1, "done": true, "n": 3}));
+    let cached = doc(h.call_spec(0, get("a", Some(ReadPolicy::CacheOnly))).0);
+    assert_eq!(cached.doc.version.to_json(), server["version"], "the cache shows the server's version");
+}
+
+#[test]
+fn a_write_queued_over_a_pending_copy_never_matches_another_clients_version() {
+    let mut h = cluster(json!({ "conflict": "server-wins" }));
+    doc(h.call_spec(0, write(WriteKind::Create, "a", Some(json!({"title": "first"})), None)).0);
+    h.clients[0].online = false;
+    doc(h.call_spec(0, write(WriteKind::Update, "a", Some(json!({"title": "mine"})), None)).0);
+    doc(h.call_spec(0, write(WriteKind::Update, "a", Some(json!({"mine": 2})), None)).0);
+    // Version 2 is the other client's, with a content this client never saw.
+    another_client_writes(&mut h, "a", json!({"title": "theirs"}));
+    go_online(&mut h);
+    h.run_for(1000);
+    assert!(h.clients[0].outbox().is_empty(), "settled");
+    assert_eq!(count(&h, "conflict"), 2, "both queued writes met the other client's version");
+    assert_eq!(on_server(&h, "a").unwrap()["data"], json!({"title": "theirs"}), "nothing written over it");
+}
+
+#[test]
 fn queued_writes_flush_when_a_primary_comes_back_and_db_flush_resolves_then() {
     let mut h = cluster(json!({}));
     kill_all(&mut h);

@@ -11,9 +11,9 @@ use super::effect::{
     ClientEvent, Effect, Failure, OutboxResolution, Output, ResolverAnswer, ResolverInput, Served, StoreOp, Stored,
 };
 use super::{Call, CallId, Client, Kind, FLUSH_RETRY_MS};
-use crate::core::action::{CallOptions, Completed, Reply};
+use crate::core::action::{Action, CallOptions, Completed, Reply};
 use crate::core::cache::Entry;
-use crate::core::document::Doc;
+use crate::core::document::{Doc, Version};
 use crate::core::error::Error;
 use crate::core::outbox::{resolve, should_queue, OutboxEntry, Resolution};
 
@@ -25,6 +25,9 @@ pub struct FlushCall {
     /// Writes that failed for good during this flush, in order (a `db.flush()` that joined later sees only
     /// those after it joined).
     failures: Vec<Failure>,
+    /// Per document synced in this flush: the version its queued copy was given, and the server's. A later entry
+    /// made over that copy is sent with the server's version as `If-Match` (no protocol-v1 version is predictable).
+    synced: Vec<(String, String, Version, Version)>,
 }
 
 impl FlushCall {
@@ -148,10 +151,21 @@ impl Client {
             let failures = std::mem::take(&mut f.failures);
             return self.end_flush(id, true, failures, now_ms);
         };
-        let action = match entry.action() {
+        let rebased = f.synced.iter().find(|(c, id, predicted, _)| {
+            *c == entry.collection && *id == entry.id && entry.base_version.as_ref() == Some(predicted)
+        });
+        let rebased = rebased.map(|(.., actual)| actual.clone());
+        let mut action = match entry.action() {
             Ok(a) => a,
             Err(e) => return self.remove_head(id, call, After::Failed(e.into())),
         };
+        if let (
+            Some(v),
+            Action::Replace { if_version, .. } | Action::Update { if_version, .. } | Action::Delete { if_version, .. },
+        ) = (rebased, &mut action)
+        {
+            *if_version = Some(v);
+        }
         // The edit time travels with the key: a retry that writes again writes the same document.
         let options = CallOptions {
             idempotency_key: Some(entry.key.clone()),
@@ -263,6 +277,11 @@ impl Client {
     ) {
         let Kind::Flush(f) = &mut call.kind else { return };
         let still_pending = outbox.iter().any(|e| e.collection == entry.collection && e.id == entry.id);
+        f.synced.retain(|(c, id, ..)| *c != entry.collection || *id != entry.id);
+        if let After::Synced { doc: Some(d), .. } = &after {
+            let predicted = self.router.adapter().predicted_version(entry.base_version.as_ref(), &entry.key);
+            f.synced.push((entry.collection.clone(), entry.id.clone(), predicted, d.version.clone()));
+        }
         match after {
             After::Synced { doc, endpoint } => {
                 if !still_pending {

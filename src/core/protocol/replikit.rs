@@ -12,6 +12,9 @@ use crate::core::document::{Doc, Version};
 use crate::core::error::Error;
 use crate::core::types::{Durability, Role};
 
+/// The version of a queued write's optimistic copy until it syncs (see [`Replikit::predicted_version`]).
+pub const PENDING_VERSION: Version = Version::Seq(0);
+
 /// The protocol-v1 adapter.
 #[derive(Debug, Default)]
 pub struct Replikit;
@@ -44,7 +47,10 @@ impl Adapter for Replikit {
             headers.push(("if-match".into(), v.etag()));
         }
         if let Action::Get { if_none_match: Some(v), .. } = action {
-            headers.push(("if-none-match".into(), v.etag()));
+            // A pending copy's version is no server's: it is never sent to be matched.
+            if *v != PENDING_VERSION {
+                headers.push(("if-none-match".into(), v.etag()));
+            }
         }
         // Reads wait for the session's position; with its term, any call lets a node of a later term check that the
         // session's last write is in its history (a write is applied either way and told in its answer).
@@ -127,11 +133,10 @@ impl Adapter for Replikit {
         }
     }
 
-    fn predicted_version(&self, base: Option<&Version>, _key: &str) -> Version {
-        match base {
-            Some(Version::Seq(v)) => Version::Seq(v + 1),
-            _ => Version::Seq(1),
-        }
+    /// Version 0, which no server version is: the gateway's versions carry its term and a sequence (docs/PROTOCOL.md,
+    /// "Versions"), so the next one cannot be predicted, and a guess could be another content's version.
+    fn predicted_version(&self, _base: Option<&Version>, _key: &str) -> Version {
+        PENDING_VERSION
     }
 }
 
@@ -357,6 +362,29 @@ mod tests {
         attempt.min_term = None;
         assert_eq!(header(&Replikit.request(&get, &attempt).unwrap(), MIN_POSITION_HEADER).as_deref(), Some("9"));
         assert_eq!(header(&Replikit.request(&delete, &attempt).unwrap(), MIN_POSITION_HEADER), None);
+    }
+
+    #[test]
+    fn a_predicted_version_is_no_server_version_and_is_never_sent_to_be_matched() {
+        for base in [None, Some(Version::Seq(1)), Some(Version::Seq((1 << 40) + 7))] {
+            assert_eq!(Replikit.predicted_version(base.as_ref(), "k"), PENDING_VERSION);
+        }
+        let attempt = Attempt {
+            key: None,
+            durability: Durability::Quorum,
+            min_position: None,
+            min_term: None,
+            written_at_ms: 0,
+            retried: false,
+        };
+        let get = |v: Version| Action::Get {
+            collection: CollectionName::parse("c").unwrap(),
+            id: "d".into(),
+            if_none_match: Some(v),
+        };
+        let header = |call: Call| call.headers.iter().any(|(k, _)| k == "if-none-match");
+        assert!(!header(Replikit.request(&get(PENDING_VERSION), &attempt).unwrap()));
+        assert!(header(Replikit.request(&get(Version::Seq((1 << 40) + 7)), &attempt).unwrap()));
     }
 
     #[test]
