@@ -6,6 +6,9 @@
 import { createClient, version } from '/replikit/index.js';
 import { TrafficChart } from './chart.js';
 import { TopologyView } from './topology.js';
+// What a server sends (node ids, versions, headers, states) is written with textContent or as DOM nodes (dom.js),
+// never into innerHTML: a hostile node id shows as text.
+import { h } from './dom.js';
 
 const $ = (id) => document.getElementById(id);
 const PALETTE = ['var(--n0)', 'var(--n1)', 'var(--n2)', '#ae3ec9', '#1098ad', '#74b816'];
@@ -32,7 +35,7 @@ async function dashboardFetch(input, init) {
     const ok = response.status < 500 && response.status !== 421;
     if (kind && !(prep && ok)) {
       chart.record(kind, node, ok);
-      if (ok) lastServed[kind].innerHTML = `last from <b style="color:${colorOf(node)}">${node}</b>`;
+      if (ok) lastServed[kind].replaceChildren('last from ', h('b', { style: `color:${colorOf(node)}` }, node ?? '?'));
     }
     return response;
   } catch (e) {
@@ -58,6 +61,7 @@ const common = {
   offline: { queueWrites: true },
   cache: { name: `replikit-demo-${config.runId}` },
   fetch: dashboardFetch,
+  headers: config.headers ?? {}, // the credentials the cluster's nodes require (from /config.json, same origin only)
 };
 const db = await createClient(multi
   // Every node takes writes: no roles; readPreference is 'nearest' (the default) and durability does not apply.
@@ -299,12 +303,16 @@ function noteRow(doc) {
   li.dataset.version = String(doc.version);
   const served = doc.meta.endpoint ? node(doc.meta.endpoint) : null;
   li.dataset.servedBy = served ?? '';
-  li.innerHTML = `<span class="text"></span><span class="badges">
-      <span class="badge" data-testid="version" title="${multi ? `revision ${doc.version}` : 'version'}">${shortVersion(doc.version)}</span>
-      ${served ? `<span class="badge" data-testid="served-by" title="the node that answered" style="color:${colorOf(served)}">${served}</span>` : ''}
-      ${doc.meta.fromCache ? '<span class="badge cache" data-testid="badge-cache" title="served from the local cache">fromCache</span>' : ''}
-      ${doc.meta.pending ? '<span class="badge pending" data-testid="badge-pending" title="queued offline, not synced yet">pending</span>' : ''}
-    </span><button class="edit" title="edit">edit</button><button class="del" title="delete">delete</button>`;
+  li.append(
+    h('span', { class: 'text' }),
+    h('span', { class: 'badges' },
+      h('span', { class: 'badge', 'data-testid': 'version', title: multi ? `revision ${doc.version}` : 'version' }, shortVersion(doc.version)),
+      served && h('span', { class: 'badge', 'data-testid': 'served-by', title: 'the node that answered', style: `color:${colorOf(served)}` }, served),
+      doc.meta.fromCache && h('span', { class: 'badge cache', 'data-testid': 'badge-cache', title: 'served from the local cache' }, 'fromCache'),
+      doc.meta.pending && h('span', { class: 'badge pending', 'data-testid': 'badge-pending', title: 'queued offline, not synced yet' }, 'pending')),
+    h('button', { class: 'edit', title: 'edit' }, 'edit'),
+    h('button', { class: 'del', title: 'delete' }, 'delete'),
+  );
   li.querySelector('.text').textContent = doc.data.text ?? JSON.stringify(doc.data);
   li.querySelector('.edit').onclick = () => editNote(li, doc);
   li.querySelector('.del').onclick = () => mutate(`delete ${doc.id.slice(-8)}`, () => notes.delete(doc.id));
@@ -357,8 +365,8 @@ $('create-form').onsubmit = async (e) => {
 };
 
 // Legend, first draw, first data.
-$('legend').innerHTML = nodeIds.map((n) => `<span><i class="swatch" style="background:${colorOf(n)}"></i>${n}</span>`).join('')
-  + '<span><i class="swatch" style="background:var(--fail)"></i>failed attempts</span>';
+$('legend').replaceChildren(...nodeIds.map((n) => h('span', {}, h('i', { class: 'swatch', style: `background:${colorOf(n)}` }), n)),
+  h('span', {}, h('i', { class: 'swatch', style: 'background:var(--fail)' }), 'failed attempts'));
 setInterval(() => chart.draw(), 500);
 chart.draw();
 renderTopology(true);

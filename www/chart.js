@@ -47,13 +47,16 @@ export class TrafficChart {
         const h = (n / max) * (H - 6);
         y -= h;
         const color = k === 'failed' ? 'var(--fail)' : this.colorOf(k);
-        parts.push(`<rect x="${(i * slot + 1).toFixed(1)}" y="${y.toFixed(1)}" width="${(slot - 2).toFixed(1)}" height="${h.toFixed(1)}" fill="${color}" rx="1.5"><title>${k}: ${n}</title></rect>`);
+        parts.push(`<rect x="${(i * slot + 1).toFixed(1)}" y="${y.toFixed(1)}" width="${(slot - 2).toFixed(1)}" height="${h.toFixed(1)}" fill="${color}" rx="1.5"><title>${escapeXml(k)}: ${n}</title></rect>`);
       }
     }
     this.svgs[kind].innerHTML = parts.join('');
     this.svgs[kind].setAttribute('xmlns', SVG);
   }
 }
+
+/** `text` safe inside SVG markup: node ids come from the servers and must show as text. */
+const escapeXml = (text) => String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 /** A small line of the last samples (null samples are gaps), scaled to its own max. */
 export function sparkline(svg, samples) {

@@ -2,7 +2,9 @@
 // refreshes every 250 ms). Left: the client's view (`db.topology()`); right: the dev cluster's admin status.
 // Two kinds of cluster: primary-replica (the gateway over PostgreSQL: one primary, promote/rejoin) and
 // multi-primary (CouchDB-protocol nodes: every node that is up takes writes; only kill/start/hang/unhang).
+// Everything the servers say (node ids, URLs, states) is written as text (dom.js), never as HTML.
 import { sparkline } from './chart.js';
+import { h } from './dom.js';
 
 const ACTIONS = [
   ['kill', 'danger', 'Stop the gateway and PostgreSQL at once (a machine failure)'],
@@ -37,17 +39,28 @@ export class TopologyView {
       const tr = document.createElement('tr');
       tr.dataset.node = nodeId;
       tr.dataset.testid = `node-${nodeId}`;
-      tr.innerHTML = `
-        <td><span class="node-id"><span class="swatch" style="background:${colorOf(nodeId)}"></span>${nodeId}<span class="writes-tag" hidden>${multi ? '★ writable' : '★ writes'}</span>${multi ? '<span class="session-tag" hidden title="the node that took this session\'s last write: its writes and reads stay here while it is up">session writes</span>' : ''}</span><span class="url">${url.replace('http://', '')}</span></td>
-        <td><span class="role" data-f="role">…</span></td>
-        <td><span class="state" data-f="state">unknown</span></td>
-        <td class="num col-term" data-f="term">—</td>
-        <td class="num" data-f="position">—</td>
-        <td class="num col-lag" data-f="lag">—</td>
-        <td><span class="rtt"><span data-f="rtt">—</span><svg class="spark" viewBox="0 0 100 22" preserveAspectRatio="none"></svg></span></td>
-        <td class="server" data-f="server">…</td>
-        <td><div class="ops">${actions.map(([a, cls, title]) =>
-          `<button class="${cls}" data-action="${a}" data-testid="${a}-${nodeId}" title="${title}">${a}</button>`).join('')}</div></td>`;
+      const spark = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
+      spark.setAttribute('class', 'spark');
+      spark.setAttribute('viewBox', '0 0 100 22');
+      spark.setAttribute('preserveAspectRatio', 'none');
+      const writesTag = h('span', { class: 'writes-tag', hidden: '' }, multi ? '★ writable' : '★ writes');
+      const sessionTag = multi
+        ? h('span', { class: 'session-tag', hidden: '', title: "the node that took this session's last write: its writes and reads stay here while it is up" }, 'session writes')
+        : null;
+      tr.append(
+        h('td', {},
+          h('span', { class: 'node-id' }, h('span', { class: 'swatch', style: `background:${colorOf(nodeId)}` }), nodeId, writesTag, sessionTag),
+          h('span', { class: 'url' }, url.replace('http://', ''))),
+        h('td', {}, h('span', { class: 'role', 'data-f': 'role' }, '…')),
+        h('td', {}, h('span', { class: 'state', 'data-f': 'state' }, 'unknown')),
+        h('td', { class: 'num col-term', 'data-f': 'term' }, '—'),
+        h('td', { class: 'num', 'data-f': 'position' }, '—'),
+        h('td', { class: 'num col-lag', 'data-f': 'lag' }, '—'),
+        h('td', {}, h('span', { class: 'rtt' }, h('span', { 'data-f': 'rtt' }, '—'), spark)),
+        h('td', { class: 'server', 'data-f': 'server' }, '…'),
+        h('td', {}, h('div', { class: 'ops' }, actions.map(([a, cls, title]) =>
+          h('button', { class: cls, 'data-action': a, 'data-testid': `${a}-${nodeId}`, title }, a)))),
+      );
       for (const b of tr.querySelectorAll('button[data-action]')) b.onclick = () => onAction(nodeId, b.dataset.action, b);
       const f = (name) => tr.querySelector(`[data-f="${name}"]`);
       this.rows.set(nodeId, {
@@ -112,15 +125,17 @@ export class TopologyView {
       if (this.multi) {
         // server/couchdb/cluster.mjs: state running|stopped|hung; docCount/updateSeq null when not asked.
         const cls = s.state === 'running' ? '' : s.state === 'hung' ? 'hung' : 'bad';
-        row.server.innerHTML = `pouchdb <b class="${cls}">${s.state}</b>`
-          + (s.docCount == null ? '' : ` · ${s.docCount} docs · seq ${s.updateSeq}`);
+        row.server.replaceChildren('pouchdb ', h('b', { class: cls }, s.state),
+          s.docCount == null ? '' : ` · ${s.docCount} docs · seq ${s.updateSeq}`);
         const enabled = { kill: s.state !== 'stopped', start: s.state === 'stopped', hang: s.state === 'running', unhang: s.state === 'hung' };
         for (const [a, b] of Object.entries(row.buttons)) if (!b.classList.contains('busy')) b.disabled = !enabled[a];
         continue;
       }
       const stale = s.role === 'primary' && status.primary !== nodeId;
-      row.server.innerHTML = `gateway <b class="${s.gateway === 'up' ? '' : s.gateway === 'hung' ? 'hung' : 'bad'}">${s.gateway}</b> · pg <b class="${s.postgres === 'running' ? '' : 'bad'}">${s.postgres}</b>`
-        + (stale ? ' · <b class="bad" title="claims primary on an old term; rejoin it">stale primary</b>' : '');
+      row.server.replaceChildren(
+        'gateway ', h('b', { class: s.gateway === 'up' ? '' : s.gateway === 'hung' ? 'hung' : 'bad' }, s.gateway),
+        ' · pg ', h('b', { class: s.postgres === 'running' ? '' : 'bad' }, s.postgres),
+        stale ? [' · ', h('b', { class: 'bad', title: 'claims primary on an old term; rejoin it' }, 'stale primary')] : '');
       if (stale) row.role.className = 'role stale';
       const down = s.gateway === 'down' || s.postgres === 'stopped';
       const enabled = {
