@@ -14,6 +14,7 @@
 // (node-process.mjs), the replications between them (mesh.mjs), the admin API (admin-api.mjs), the error type
 // (error.mjs). What is decided here: the data directory and ports, one operator action at a time, start-up and
 // stop order, and the CLI.
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -61,7 +62,7 @@ function validate(count, database, port) {
 
 /** The supervisor behind startCouchCluster's handle: its nodes, the operator actions, start-up and stop. */
 class CouchCluster {
-  constructor({ ports, root, ownsDir, database, bin, logLevel, log }) {
+  constructor({ ports, root, ownsDir, database, bin, logLevel, log, admin, corsOrigins }) {
     this.database = database;
     this.root = root;
     this.ownsDir = ownsDir;
@@ -71,7 +72,9 @@ class CouchCluster {
     this.stopped = null;
     this.queue = Promise.resolve();
     const isStopping = () => this.stopping;
-    this.nodes = ports.map((port, index) => new CouchNode({ index, port, root, bin, logLevel, log, isStopping }));
+    this.nodeAdmin = admin; // the nodes' server admin ({ user, password }); `admin` is the admin API
+    this.corsOrigins = corsOrigins;
+    this.nodes = ports.map((port, index) => new CouchNode({ index, port, root, bin, logLevel, log, isStopping, admin, corsOrigins }));
   }
 
   /** Every node up with the database, then every replication, then the admin API; stops all on a failure. */
@@ -198,10 +201,21 @@ function publicHandle(cluster, startupMs) {
     nodes: nodes.map((n) => ({ nodeId: n.nodeId, url: n.url })),
     adminUrl: admin.url,
     adminToken: admin.token,
+    // Every node's server admin, the only user its database admits (basic auth).
+    couchUser: cluster.nodeAdmin.user,
+    couchPassword: cluster.nodeAdmin.password,
+    corsOrigins: cluster.corsOrigins,
     pid: process.pid,
     dataDir: root,
   };
+  const headers = { authorization: nodes[0].auth };
   return {
+    /** The `headers` client option the nodes require (basic auth of the server admin). */
+    headers,
+    /** fetch with that authorization added (unless the call sets one). */
+    fetch: (url, init = {}) => fetch(url, { ...init, headers: { ...headers, ...init.headers } }),
+    couchUser: info.couchUser,
+    couchPassword: info.couchPassword,
     endpoints: info.endpoints,
     nodes: nodes.map((n) => ({
       nodeId: n.nodeId,
@@ -233,6 +247,8 @@ function publicHandle(cluster, startupMs) {
  * ports for the others, or free ports when 0), the database on every node, continuous push replications from
  * every node to every other node, and the admin API on `adminPort` (0: a free port). Data goes to `dataDir`
  * (kept) or to a temp directory (removed by stop()). `log` receives supervisor messages (default: none).
+ * Every node has one server admin with a generated password (the handle's `couchUser`/`couchPassword`, and
+ * `headers` for a client), the only user its database admits; browsers may call the nodes from `corsOrigins` only.
  */
 export async function startCouchCluster({
   nodes: count = 3,
@@ -240,6 +256,7 @@ export async function startCouchCluster({
   database = 'app',
   dataDir,
   adminPort = 0,
+  corsOrigins = [],
   logLevel = 'info',
   log = () => {},
 } = {}) {
@@ -250,7 +267,8 @@ export async function startCouchCluster({
   const root = ownsDir ? fs.mkdtempSync(path.join(baseDir(), 'replikit-couch-')) : path.resolve(dataDir);
   fs.mkdirSync(root, { recursive: true });
   const ports = port === 0 ? await freePorts(count) : Array.from({ length: count }, (_, i) => port + i);
-  const cluster = new CouchCluster({ ports, root, ownsDir, database, bin, logLevel, log });
+  const admin = { user: 'replikit', password: randomBytes(16).toString('hex') };
+  const cluster = new CouchCluster({ ports, root, ownsDir, database, bin, logLevel, log, admin, corsOrigins });
   live.add(cluster);
   installExitHook();
   await cluster.boot(adminPort);
@@ -262,8 +280,11 @@ export async function startCouchCluster({
 
 // ---- CLI ------------------------------------------------------------------------------------------------------
 const USAGE = `usage: node server/couchdb/cluster.mjs [--nodes 3] [--port 7300] [--admin-port 7400] [--database app]
-                                       [--data-dir DIR] [--stop-on-stdin-close] [--state-file FILE]
-  --port 0 picks free ports for every node and the admin API; --admin-port defaults to --port + 100.`;
+                                       [--data-dir DIR] [--cors-origin ORIGIN]... [--stop-on-stdin-close]
+                                       [--state-file FILE]
+  --port 0 picks free ports for every node and the admin API; --admin-port defaults to --port + 100.
+  Every node requires its server admin (couchUser/couchPassword in the JSON line and the state file, mode 0600);
+  --cors-origin (repeatable) is a browser origin allowed to call the nodes (default: none).`;
 
 /** The command line as parseArgs values; prints the usage and exits 2 when it does not parse. */
 function parseCommandLine() {
@@ -277,6 +298,7 @@ function parseCommandLine() {
         'data-dir': { type: 'string' },
         'stop-on-stdin-close': { type: 'boolean', default: false },
         'state-file': { type: 'string' },
+        'cors-origin': { type: 'string', multiple: true, default: [] },
         help: { type: 'boolean', short: 'h', default: false },
       },
     }).values;
@@ -347,6 +369,7 @@ async function main() {
       adminPort,
       database: values.database,
       dataDir: values['data-dir'],
+      corsOrigins: values['cors-origin'],
       log,
     });
   } catch (e) {

@@ -6,12 +6,28 @@
 import { CouchClusterError } from './error.mjs';
 import { fetchWithin, sleep } from './node-process.mjs';
 
-/** Creates `database` on `node`; one that already exists (412) is fine. */
+/**
+ * Creates `database` on `node` (one that already exists, 412, is fine) and admits only the node's server admin to
+ * it (`_security` members): CouchDB, and pouchdb-server, let anyone read and write a database without members.
+ */
 export async function ensureDatabase(node, database) {
   const { status, body } = await node.request('PUT', `/${database}`);
   if (status !== 201 && status !== 412) {
     throw new CouchClusterError('start_failed', `PUT ${node.url}/${database}: ${status} ${JSON.stringify(body)}`);
   }
+  const only = { names: [node.admin.user], roles: ['_admin'] };
+  const security = await node.request('PUT', `/${database}/_security`, { admins: only, members: only });
+  if (security.status !== 200) {
+    throw new CouchClusterError('start_failed', `PUT ${node.url}/${database}/_security: ${security.status} ${JSON.stringify(security.body)}`);
+  }
+}
+
+/** `url` with the node admin's credentials, for a replication the node runs itself (it lives in that process). */
+function withCredentials(url, admin) {
+  const u = new URL(url);
+  u.username = encodeURIComponent(admin.user);
+  u.password = encodeURIComponent(admin.password);
+  return u.href;
 }
 
 /** Starts node's continuous push replications to every other node of `nodes` (they live in node's process). */
@@ -19,8 +35,8 @@ export async function postReplications(node, nodes, database) {
   for (const peer of nodes) {
     if (peer === node) continue;
     const { status, body } = await node.request('POST', '/_replicate', {
-      source: `${node.url}/${database}`,
-      target: `${peer.url}/${database}`,
+      source: withCredentials(`${node.url}/${database}`, node.admin),
+      target: withCredentials(`${peer.url}/${database}`, peer.admin),
       continuous: true,
     });
     if (status !== 200 || !body.ok) {
@@ -32,7 +48,7 @@ export async function postReplications(node, nodes, database) {
 /** What `node` has at `target` (a `_rev`, or the `_all_docs` (id, rev) pairs as JSON), or why it could not say. */
 async function observe(node, target, wholeDatabase) {
   try {
-    const r = await fetchWithin(`${node.url}${target}`, 2000);
+    const r = await fetchWithin(`${node.url}${target}`, 2000, { headers: { authorization: node.auth } });
     if (!r.ok) return `${node.nodeId}: HTTP ${r.status}`;
     const body = await r.json();
     const value = wholeDatabase

@@ -3,6 +3,11 @@
 // with its own uuid, and kills (SIGTERM/SIGKILL), hangs (SIGSTOP) and unhangs (SIGCONT) it. It knows nothing of
 // the other nodes: the replications between them are mesh.mjs, and cluster.mjs composes the nodes.
 //
+// Access: each node has one server admin (`admin`: { user, password }, the same on every node, set in its
+// config.json, which pouchdb-server hashes at start) and the database admits only that user (its _security, set by
+// mesh.mjs), so an anonymous request cannot read or write; CORS allows only the given browser origins (none by
+// default). Every request of the supervisor carries the admin's basic auth (`this.auth`).
+//
 // Every child gets two preloads: replication-guard.cjs (pouchdb-server crashes when a replication peer dies;
 // the guard makes replications retry instead) and lifeline.cjs (the child exits when the supervisor's end of
 // its stdin pipe closes, so nothing outlives the supervisor, even after a SIGKILL).
@@ -90,7 +95,7 @@ export class CouchNode {
    * Stopped until spawn(). `bin` is pouchdbServerBin(); `log` receives supervisor messages; `isStopping()` tells
    * whether the whole cluster is stopping (an exit is then expected, so it is not logged).
    */
-  constructor({ index, port, root, bin, logLevel, log, isStopping }) {
+  constructor({ index, port, root, bin, logLevel, log, isStopping, admin, corsOrigins = [] }) {
     this.nodeId = `c${index}`;
     this.index = index;
     this.port = port;
@@ -102,6 +107,10 @@ export class CouchNode {
     this.state = 'stopped'; // 'running' | 'stopped' | 'hung'
     this.lastExit = null;
     this.killing = false;
+    this.admin = admin;
+    /** The Authorization header value of the server admin. */
+    this.auth = `Basic ${Buffer.from(`${admin.user}:${admin.password}`).toString('base64')}`;
+    this.corsOrigins = corsOrigins;
     this.#bin = bin;
     this.#logLevel = logLevel;
     this.#log = log;
@@ -131,7 +140,11 @@ export class CouchNode {
     // `--no-stdout-logs` on the command line is read by nomnom as "stdout-logs = false" and ignored; the
     // config key is what pouchdb-server actually checks.
     config.pouchdb_server = { ...config.pouchdb_server, 'no-stdout-logs': true };
-    fs.writeFileSync(file, JSON.stringify(config, null, 2));
+    // The server admin (hashed by pouchdb-server when it starts); CORS only for the given origins.
+    config.admins = { [this.admin.user]: this.admin.password };
+    config.httpd = { ...config.httpd, enable_cors: this.corsOrigins.length > 0 };
+    config.cors = { ...config.cors, origins: this.corsOrigins.join(', '), credentials: false };
+    fs.writeFileSync(file, JSON.stringify(config, null, 2), { mode: 0o600 });
     this.uuid = config.couchdb.uuid;
     return file;
   }
@@ -252,7 +265,7 @@ export class CouchNode {
   async request(method, urlPath, body) {
     const r = await fetchWithin(`${this.url}${urlPath}`, 10000, {
       method,
-      headers: body ? { 'content-type': 'application/json' } : {},
+      headers: { authorization: this.auth, ...(body ? { 'content-type': 'application/json' } : {}) },
       body: body ? JSON.stringify(body) : undefined,
     });
     const json = await r.json().catch(() => ({}));
@@ -264,7 +277,7 @@ export class CouchNode {
     let info = null;
     if (this.state === 'running') {
       try {
-        const r = await fetchWithin(`${this.url}/${database}`, STATUS_TIMEOUT_MS);
+        const r = await fetchWithin(`${this.url}/${database}`, STATUS_TIMEOUT_MS, { headers: { authorization: this.auth } });
         if (r.ok) info = await r.json();
       } catch {}
     }

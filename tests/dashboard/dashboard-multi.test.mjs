@@ -28,10 +28,17 @@ const env = {
 let demo; // { child, output(), url, cluster }
 let browser;
 
+/** fetch straight to a node, as its server admin (the only user its database admits; from the state file). */
+function nodeFetch(url, init = {}) {
+  const { couchUser, couchPassword } = demo.cluster;
+  const authorization = `Basic ${Buffer.from(`${couchUser}:${couchPassword}`).toString('base64')}`;
+  return fetch(url, { ...init, headers: { authorization, ...init.headers } });
+}
+
 /** A CouchDB document straight from one node (null when it has none or does not answer). */
 async function couchDoc(nodeUrl, docId) {
   try {
-    const r = await fetch(`${nodeUrl}/${demo.cluster.database}/${encodeURIComponent(docId)}`, { signal: AbortSignal.timeout(1000) });
+    const r = await nodeFetch(`${nodeUrl}/${demo.cluster.database}/${encodeURIComponent(docId)}`, { signal: AbortSignal.timeout(1000) });
     return r.ok ? await r.json() : null;
   } catch {
     return null;
@@ -163,7 +170,7 @@ test('the multi-primary dashboard: every node writable, kill/start and hang/unha
   // dashboard's next list settles the conflict and logs it.
   const doc = (h, text) => ({ _id: 'notes:zz-conf', _rev: `1-${h.repeat(32)}`, collection: 'notes', data: { text }, updatedAt: new Date().toISOString() });
   for (const [i, h, text] of [[0, 'a', 'conflicted (c0)'], [1, 'b', 'conflicted (c1)']]) {
-    const r = await fetch(`${demo.cluster.nodes[i].url}/${demo.cluster.database}/_bulk_docs`, {
+    const r = await nodeFetch(`${demo.cluster.nodes[i].url}/${demo.cluster.database}/_bulk_docs`, {
       method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ new_edits: false, docs: [doc(h, text)] }),
     });
     assert.equal(r.status, 201);
@@ -198,7 +205,7 @@ test('the multi-primary dashboard: every node writable, kill/start and hang/unha
   const deadline = Date.now() + 10000;
   for (const n of demo.cluster.nodes) {
     for (;;) {
-      const r = await (await fetch(`${n.url}/${demo.cluster.database}/_all_docs?include_docs=true&startkey="notes:"&endkey="notes;"`)).json();
+      const r = await (await nodeFetch(`${n.url}/${demo.cluster.database}/_all_docs?include_docs=true&startkey="notes:"&endkey="notes;"`)).json();
       const got = r.rows.map((row) => row.doc.data.text).filter((t) => !t.startsWith('conflicted')).sort();
       if (JSON.stringify(got) === JSON.stringify(texts) || Date.now() > deadline) {
         assert.deepEqual(got, texts, `the notes on ${n.nodeId}`);

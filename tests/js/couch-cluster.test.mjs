@@ -4,7 +4,7 @@
 // leaves nothing behind when its stdin closes. Convergence bounds are generous (seconds), never milliseconds.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -15,9 +15,18 @@ import { startCouchCluster } from '../../server/couchdb/cluster.mjs';
 const CONVERGE_MS = 20000;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+// Every node requires its server admin: the basic auth of each started cluster, by node origin.
+const auths = new Map();
+const basic = (user, password) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+function remember(info) {
+  for (const url of info.endpoints) auths.set(new URL(url).origin, basic(info.couchUser, info.couchPassword));
+}
+/** fetch with the node admin's authorization of the cluster `url` belongs to. */
+const authed = (url, init = {}) => fetch(url, { ...init, headers: { authorization: auths.get(new URL(url).origin), ...init.headers } });
+
 /** A plain CouchDB PUT of a new document; returns its rev. */
 async function put(url, db, id, body = {}) {
-  const r = await fetch(`${url}/${db}/${encodeURIComponent(id)}`, {
+  const r = await authed(`${url}/${db}/${encodeURIComponent(id)}`, {
     method: 'PUT',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify(body),
@@ -28,7 +37,7 @@ async function put(url, db, id, body = {}) {
 }
 
 async function get(url, db, id) {
-  const r = await fetch(`${url}/${db}/${encodeURIComponent(id)}`);
+  const r = await authed(`${url}/${db}/${encodeURIComponent(id)}`);
   return r.status === 200 ? r.json() : null;
 }
 
@@ -71,8 +80,9 @@ describe('a 3-node multi-primary pouchdb-server cluster', () => {
   let urls;
   let db;
   before(async () => {
-    cluster = await startCouchCluster({ nodes: 3 });
+    cluster = await startCouchCluster({ nodes: 3, corsOrigins: ['http://127.0.0.1:8080'] });
     urls = cluster.endpoints;
+    remember(cluster);
     db = cluster.database;
   });
   after(async () => {
@@ -89,12 +99,30 @@ describe('a 3-node multi-primary pouchdb-server cluster', () => {
     assert.deepEqual(cluster.nodes.map((n) => n.nodeId), ['c0', 'c1', 'c2']);
     for (const url of urls) {
       assert.match(url, /^http:\/\/127\.0\.0\.1:\d+$/);
-      const info = await (await fetch(`${url}/${db}`)).json();
+      const info = await (await authed(`${url}/${db}`)).json();
       assert.equal(info.db_name, db);
     }
     const status = await cluster.status();
     assert.equal(status.topology, 'multi-primary');
     assert.deepEqual(status.nodes.map((n) => n.state), ['running', 'running', 'running']);
+  });
+
+  test('a node refuses anonymous reads and writes, and CORS to any origin but the allowed one', async () => {
+    for (const url of urls) {
+      const write = await fetch(`${url}/${db}/anonymous`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '{"a":1}' });
+      assert.equal(write.status, 401, `anonymous PUT on ${url}`);
+      const bulk = await fetch(`${url}/${db}/_bulk_docs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"docs":[{"_id":"anonymous"}]}' });
+      assert.ok(bulk.status === 401 || (await bulk.json()).every((r) => r.error === 'unauthorized'), `anonymous _bulk_docs on ${url}`);
+      for (const path of [`/${db}/_all_docs`, `/${db}/_changes`, `/${db}`]) {
+        assert.equal((await fetch(`${url}${path}`)).status, 401, `anonymous GET ${path} on ${url}`);
+      }
+      const wrong = await fetch(`${url}/${db}/anonymous`, { method: 'PUT', headers: { authorization: basic('replikit', 'guess'), 'content-type': 'application/json' }, body: '{}' });
+      assert.equal(wrong.status, 401, 'a guessed password');
+      assert.equal(await get(url, db, 'anonymous'), null, 'nothing was written');
+      const preflight = (origin) => fetch(`${url}/${db}/x`, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'PUT' } });
+      assert.equal((await preflight('http://evil.example')).headers.get('access-control-allow-origin'), null);
+      assert.equal((await preflight('http://127.0.0.1:8080')).headers.get('access-control-allow-origin'), 'http://127.0.0.1:8080');
+    }
   });
 
   test('a document written on c0 appears on c1 and c2', async () => {
@@ -254,7 +282,11 @@ describe('the CLI', () => {
         });
       });
       const info = JSON.parse(line);
-      assert.deepEqual(Object.keys(info), ['topology', 'protocol', 'database', 'endpoints', 'nodes', 'adminUrl', 'adminToken', 'pid', 'dataDir']);
+      remember(info);
+      assert.deepEqual(Object.keys(info), [
+        'topology', 'protocol', 'database', 'endpoints', 'nodes', 'adminUrl', 'adminToken', 'couchUser', 'couchPassword', 'corsOrigins', 'pid', 'dataDir',
+      ]);
+      assert.equal(statSync(stateFile).mode & 0o777, 0o600, 'the state file holds the credentials: 0600');
       assert.equal(info.topology, 'multi-primary');
       assert.equal(info.protocol, 'couchdb');
       assert.equal(info.database, 'app');

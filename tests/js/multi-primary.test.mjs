@@ -25,6 +25,7 @@ const options = (urls, extra = {}) => ({
   protocol: 'couchdb',
   database: 'app',
   endpoints: urls.map((url) => ({ url })),
+  headers: cluster.headers, // every node requires its server admin
   health: { intervalMs: 250, timeoutMs: 500 },
   requestTimeoutMs: 1500,
   ...extra,
@@ -32,7 +33,7 @@ const options = (urls, extra = {}) => ({
 
 /** A node's raw CouchDB answer for `path` (JSON, or null for a 404). */
 async function raw(i, path) {
-  const r = await fetch(`${cluster.endpoints[i]}/app/${path}`, { headers: { accept: 'application/json' } });
+  const r = await cluster.fetch(`${cluster.endpoints[i]}/app/${path}`, { headers: { accept: 'application/json' } });
   if (r.status === 404) return null;
   assert.equal(r.status, 200, `node ${i} ${path}`);
   return r.json();
@@ -303,7 +304,7 @@ test('a delete over a conflict no read settled leaves nothing alive on any node'
         collection: 'gone', data: { branch }, updatedAt: new Date().toISOString(),
       };
     });
-    const posted = await fetch(`${cluster.endpoints[0]}/app/_bulk_docs`, {
+    const posted = await cluster.fetch(`${cluster.endpoints[0]}/app/_bulk_docs`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ new_edits: false, docs: branches }),
@@ -325,7 +326,7 @@ test('a delete over a conflict no read settled leaves nothing alive on any node'
     for (const deadline = Date.now() + 20000; Date.now() < deadline; await sleep(100)) {
       seen = await Promise.all(
         [0, 1, 2].map(async (i) => {
-          const r = await fetch(`${cluster.endpoints[i]}/app/${path}`, { headers: { accept: 'application/json' } });
+          const r = await cluster.fetch(`${cluster.endpoints[i]}/app/${path}`, { headers: { accept: 'application/json' } });
           return { status: r.status, doc: await r.json(), leaves: await leaves(i) };
         }),
       );
