@@ -1,11 +1,22 @@
 // A first look at the SDK from Node, against a running cluster (`npm start` starts a dev cluster for it).
-// Endpoints come from REPLIKIT_PRIMARY and REPLIKIT_REPLICAS (comma-separated).
+// The dev cluster's gateways require its generated token: this reads the endpoints and the token from the
+// cluster's state file (mode 0600): $REPLIKIT_STATE_FILE, else the default one of a cluster on port 7100
+// ($XDG_RUNTIME_DIR/replikit/dev-cluster-7100.json, else <temp dir>/replikit-<uid>/dev-cluster-7100.json).
+// For another cluster: REPLIKIT_PRIMARY, REPLIKIT_REPLICAS (comma-separated) and REPLIKIT_TOKEN.
+import { existsSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createClient, ReplikitError, version } from 'replikit';
 
-const primary = process.env.REPLIKIT_PRIMARY ?? 'http://127.0.0.1:7100';
-const replicas = (process.env.REPLIKIT_REPLICAS ?? 'http://127.0.0.1:7101,http://127.0.0.1:7102').split(',');
+const runtime = process.env.XDG_RUNTIME_DIR && existsSync(process.env.XDG_RUNTIME_DIR)
+  ? join(process.env.XDG_RUNTIME_DIR, 'replikit') : join(tmpdir(), `replikit-${process.getuid()}`);
+const stateFile = process.env.REPLIKIT_STATE_FILE ?? join(runtime, 'dev-cluster-7100.json');
+const state = !process.env.REPLIKIT_PRIMARY && existsSync(stateFile) ? JSON.parse(readFileSync(stateFile, 'utf8')) : null;
+const primary = process.env.REPLIKIT_PRIMARY ?? state?.endpoints[0] ?? 'http://127.0.0.1:7100';
+const replicas = process.env.REPLIKIT_REPLICAS?.split(',') ?? state?.endpoints.slice(1) ?? ['http://127.0.0.1:7101', 'http://127.0.0.1:7102'];
+const token = process.env.REPLIKIT_TOKEN ?? state?.gatewayToken;
 
-const db = await createClient({ primary, replicas });
+const db = await createClient({ primary, replicas, headers: token ? { authorization: `Bearer ${token}` } : {} });
 db.on('primary', ({ url, term }) => console.log(`  [event] primary is ${url ?? 'unknown'} (term ${term})`));
 console.log(`replikit ${version()}`);
 

@@ -3,7 +3,8 @@
 // acknowledged write on the new primary. Exit code 0 only with no failed read and no lost write.
 //
 //   npm run example:failover                       starts its own dev cluster (target/debug/replikit-server)
-//   REPLIKIT_CLUSTER='<dev-cluster JSON line>' ...   uses a running one (e.g. from `npm start`: its state file)
+//   REPLIKIT_CLUSTER="$(cat <state file>)" ...     uses a running one (e.g. from `npm start`): its state file holds
+//                                                   the endpoints, the gateways' token and the admin token
 //   REPLIKIT_EXAMPLE_SECONDS=8                       how long to run (default 12)
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -36,6 +37,7 @@ async function admin(path, body) {
 
 const db = await createClient({
   endpoints: cluster.nodes.map((n, i) => ({ url: n.url, role: i === 0 ? 'primary' : 'replica' })),
+  headers: { authorization: `Bearer ${cluster.gatewayToken}` }, // every gateway of the dev cluster requires it
   health: { intervalMs: 250, timeoutMs: 500 },
   requestTimeoutMs: 1500,
 });

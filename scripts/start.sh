@@ -9,24 +9,38 @@
 #   REPLIKIT_WWW_PORT      the dashboard's port (default 8080; 0 = a free one)
 #   REPLIKIT_CLUSTER_PORT  the first node's port (default 7100, multi-primary 7300; the admin API is on that + 100;
 #                          0 = free ports for every node and the admin API)
-#   REPLIKIT_STATE_FILE    the dev cluster's state file (default: the one `replikit-server ctl` reads;
-#                          multi-primary: replikit-couch-cluster.json in the same directory)
+#   REPLIKIT_STATE_FILE    the dev cluster's state file (mode 0600: endpoints and the nodes' credentials). Default,
+#                          per user and keyed by the port: dev-cluster-<port>.json (the one `replikit-server ctl
+#                          --port <port>` reads; multi-primary: couch-cluster-<port>.json) in $XDG_RUNTIME_DIR/replikit,
+#                          else in ${TMPDIR:-/tmp}/replikit-<uid> (mode 0700)
 #   REPLIKIT_START_NO_BUILD=1  skip bootstrap and builds (the demo tests: scripts/test.sh built everything)
+# The cluster's nodes require credentials (the gateways a generated token, the PouchDB nodes an admin user) and allow
+# only the dashboard's origin (CORS); the dashboard server hands the credentials to the dashboard page alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 server=${REPLIKIT_SERVER_BIN:-target/debug/replikit-server}
 
 topology=${REPLIKIT_TOPOLOGY:-primary-replica}
 case "$topology" in
-  primary-replica) default_port=7100; state_name=replikit-dev-cluster.json; cluster_cmd=dev-cluster ;;
-  multi-primary) default_port=7300; state_name=replikit-couch-cluster.json; cluster_cmd=couchdb/cluster.mjs ;;
+  primary-replica) default_port=7100; state_name=dev-cluster; cluster_cmd=dev-cluster ;;
+  multi-primary) default_port=7300; state_name=couch-cluster; cluster_cmd=couchdb/cluster.mjs ;;
   *) echo "replikit: REPLIKIT_TOPOLOGY must be primary-replica or multi-primary, not '$topology'"; exit 2 ;;
 esac
 www_port=${REPLIKIT_WWW_PORT:-8080}
 cluster_port=${REPLIKIT_CLUSTER_PORT:-$default_port}
-# The dev cluster's default state file, as `replikit-server ctl` finds it.
-if [ -n "${XDG_RUNTIME_DIR:-}" ] && [ -d "$XDG_RUNTIME_DIR" ]; then default_state=$XDG_RUNTIME_DIR/$state_name
-else default_state=/tmp/$state_name; fi
+# The dev cluster's default state file, as `replikit-server ctl` finds it (server/src/cluster/state.rs): in a
+# per-user directory, created mode 0700 and refused when it is not ours, keyed by the port.
+if [ -n "${XDG_RUNTIME_DIR:-}" ] && [ -d "$XDG_RUNTIME_DIR" ]; then state_dir=$XDG_RUNTIME_DIR/replikit
+else state_dir=${TMPDIR:-/tmp}/replikit-$(id -u); fi
+default_state=$state_dir/$state_name-$cluster_port.json
+[ "$cluster_port" = 0 ] && default_state=$state_dir/$state_name-start$$.json
+if [ -z "${REPLIKIT_STATE_FILE:-}" ]; then
+  mkdir -p -m 0700 "$state_dir"
+  if [ -L "$state_dir" ] || [ ! -O "$state_dir" ]; then
+    echo "replikit: $state_dir is not a directory of yours; remove it or set REPLIKIT_STATE_FILE"; exit 1
+  fi
+  chmod 0700 "$state_dir"
+fi
 state=${REPLIKIT_STATE_FILE:-$default_state}
 
 # Refuse clearly when a demo (or another dev cluster) already runs, or a port we need is taken.
@@ -59,6 +73,12 @@ if [ "${REPLIKIT_START_NO_BUILD:-}" != 1 ]; then
   fi
 fi
 
+# The dashboard's port is chosen now: the cluster's nodes allow only its origin.
+if [ "$www_port" = 0 ]; then
+  www_port=$(node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})")
+fi
+origins=(--cors-origin "http://127.0.0.1:$www_port" --cors-origin "http://localhost:$www_port")
+
 work=$(mktemp -d)
 cluster=""; www=""
 lifeline=""
@@ -86,11 +106,11 @@ trap 'cleanup; exit 143' TERM
 mkfifo "$work/lifeline"
 if [ "$topology" = multi-primary ]; then
   echo "start: starting the multi-primary dev cluster (PouchDB Server nodes c0, c1, c2: all writable, replicating to each other)"
-  node server/couchdb/cluster.mjs --port "$cluster_port" --stop-on-stdin-close \
+  node server/couchdb/cluster.mjs --port "$cluster_port" --stop-on-stdin-close "${origins[@]}" \
     --state-file "$state" <"$work/lifeline" >"$work/cluster.json" 2>"$work/cluster.log" &
 else
   echo "start: starting the dev cluster (primary n0 + replicas n1, n2, synchronous replication)"
-  "$server" dev-cluster --port "$cluster_port" --replication sync --json --stop-on-stdin-close \
+  "$server" dev-cluster --port "$cluster_port" --replication sync --json --stop-on-stdin-close "${origins[@]}" \
     --state-file "$state" <"$work/lifeline" >"$work/cluster.json" 2>"$work/cluster.log" &
 fi
 cluster=$!
@@ -114,14 +134,16 @@ done
 url=$(cat "$work/url")
 endpoints=$(sed -n 's/.*"endpoints": *\[\([^]]*\)\].*/\1/p' "$work/cluster.json" | tr -d '"' | sed 's/,/, /g')
 ctl="$server ctl"
-[ "$state" = "$default_state" ] || ctl="$ctl --state-file $state"
+if [ "$state" = "$state_dir/$state_name-7100.json" ]; then :
+elif [ "$state" = "$default_state" ] && [ "$cluster_port" != 0 ]; then ctl="$ctl --port $cluster_port"
+else ctl="$ctl --state-file $state"; fi
 
 if [ "$topology" = multi-primary ]; then
   admin=$(sed -n 's/.*"adminUrl": *"\([^"]*\)".*/\1/p' "$work/cluster.json")
   cat <<EOF
 
   Replikit demo, multi-primary (CouchDB protocol): open $url
-  (nodes: $endpoints; admin API: $admin, its bearer token is in $state)
+  (nodes: $endpoints; admin API: $admin; the admin token and the nodes' credentials are in $state)
 
   Three things to try:
     1. Kill the node marked "session writes" (Operator column): the next write goes to another node at once and
@@ -136,7 +158,7 @@ else
   cat <<EOF
 
   Replikit demo: open $url
-  (gateways: $endpoints)
+  (gateways: $endpoints; they require the token in $state, field gatewayToken)
 
   Three things to try:
     1. Kill n0 (Operator column), then promote n1: the chart shows writes moving from n0 to n1.

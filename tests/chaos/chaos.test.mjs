@@ -34,6 +34,7 @@ async function worker(index, until) {
   const db = await replikit.createClient({
     primary: cluster.endpoints[0],
     replicas: cluster.endpoints.slice(1),
+    headers: cluster.headers,
     health: { intervalMs: 200, timeoutMs: 400 },
     // The last client is impatient, so failures (and writes of unknown fate) happen and are checked too.
     requestTimeoutMs: index === CLIENTS - 1 ? 700 : 1500,
@@ -146,12 +147,12 @@ test(`chaos: every acknowledged write survives, nothing applies twice, reads nev
   const until = Date.now() + seconds * 1000;
   const [final, ...states] = await Promise.all([controller(until), ...Array.from({ length: CLIENTS }, (_, i) => worker(i, until))]);
   const primaryUrl = final.nodes.find((n) => n.nodeId === final.primary).url;
-  const position = (await (await fetch(`${primaryUrl}/v1/health`)).json()).position;
+  const position = (await (await cluster.fetch(`${primaryUrl}/v1/health`)).json()).position;
   let checked = 0;
   for (const docs of states) {
     for (const [id, want] of docs) {
       for (const node of final.nodes) {
-        const r = await fetch(`${node.url}/v1/c/chaos/${id}`, {
+        const r = await cluster.fetch(`${node.url}/v1/c/chaos/${id}`, {
           headers: { 'x-replikit-min-position': String(position), 'x-replikit-max-wait-ms': '2000' },
         });
         const got = r.status === 200 ? await r.json() : null;

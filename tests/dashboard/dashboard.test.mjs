@@ -86,7 +86,8 @@ test('the dashboard: CRUD, failover from the buttons and from the CLI, offline a
 
   // On the cluster itself: the offline note reached the new primary exactly once.
   const n1 = demo.cluster.nodes.find((n) => n.nodeId === 'n1').url;
-  const items = (await (await fetch(`${n1}/v1/c/notes`)).json()).items;
+  const auth = { authorization: `Bearer ${demo.cluster.gatewayToken}` }; // from the 0600 state file
+  const items = (await (await fetch(`${n1}/v1/c/notes`, { headers: auth })).json()).items;
   assert.deepEqual(items.map((d) => d.data.text).sort(), ['after the failover', 'before the failover', 'written offline']);
 
   // Manual failover from the CLI: the dashboard shows the new primary within a second.

@@ -37,7 +37,8 @@ before(async () => {
   npmInstall(consumer.dir, [tarball()]);
   const pkgDist = dirname(createRequire(join(consumer.dir, 'package.json')).resolve('replikit/replikit.wasm'));
   server = await serve(pkgDist);
-  cluster = await startCluster();
+  // The page calls the gateways from its own origin: the only one they allow.
+  cluster = await startCluster(['--cors-origin', `http://127.0.0.1:${server.address().port}`]);
   browser = await launchChromium();
 });
 
@@ -51,6 +52,12 @@ after(async () => {
 const appUrl = (db) => `http://127.0.0.1:${server.address().port}/?db=${db}&endpoints=${cluster.endpoints.join(',')}`;
 
 async function openPage(context, db) {
+  if (!context.tokenGiven) {
+    // The gateway token reaches the page from this process's memory (as an app would have its credentials), never
+    // in a URL: window.clusterHeaders is what the page passes as the client's `headers` option.
+    await context.addInitScript((headers) => { window.clusterHeaders = headers; }, cluster.headers);
+    context.tokenGiven = true;
+  }
   const page = await context.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(String(e)));
@@ -67,7 +74,7 @@ const nodes = ['n0', 'n1', 'n2'];
 async function onEveryNode(collection, id) {
   const out = [];
   for (const url of cluster.endpoints) {
-    const r = await fetch(`${url}/v1/c/${collection}/${id}`);
+    const r = await cluster.fetch(`${url}/v1/c/${collection}/${id}`);
     out.push(r.status === 200 ? (await r.json()).version : r.status);
   }
   return out;

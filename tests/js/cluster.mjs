@@ -1,5 +1,8 @@
 // Starts a real dev cluster (PostgreSQL primary + standbys behind replikit-server gateways) for a test file,
 // and stops it (SIGTERM: the cluster removes its temp directory) when the file is done.
+// The gateways require the cluster's generated token: `cluster.headers` is the client option that carries it
+// (`createClient({ ..., headers: cluster.headers })`), `cluster.fetch` a fetch that adds it, for direct checks.
+// The token comes from the cluster's stdout pipe (its JSON line, as in its 0600 state file), never from argv.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -29,8 +32,13 @@ export async function startCluster(args = []) {
     });
   });
   const exited = new Promise((resolve) => child.once('exit', resolve));
+  const headers = { authorization: `Bearer ${info.gatewayToken}` };
   return {
     ...info,
+    /** The `headers` client option every client of this cluster needs. */
+    headers,
+    /** fetch with the gateway token added (unless the call sets authorization itself). */
+    fetch: (url, init = {}) => fetch(url, { ...init, headers: { ...headers, ...init.headers } }),
     /** POST /admin/nodes/{node}/{action}: kill, start, promote, rejoin, hang, unhang. */
     async admin(node, action) {
       const r = await fetch(`${info.adminUrl}/admin/nodes/${node}/${action}`, {

@@ -17,6 +17,7 @@ after(() => consumer?.cleanup());
 const options = (cluster, extra = {}) => ({
   primary: cluster.endpoints[0],
   replicas: cluster.endpoints.slice(1),
+  headers: cluster.headers,
   health: { intervalMs: 250, timeoutMs: 500 },
   requestTimeoutMs: 1500,
   ...extra,

@@ -24,10 +24,14 @@ after(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-/** Runs `body` in a child Node process with the installed package as `replikit`; resolves with its stdout lines. */
+/**
+ * Runs `body` in a child Node process with the installed package as `replikit`; resolves with its stdout lines.
+ * The gateway token goes in the environment ($REPLIKIT_GATEWAY_TOKEN), never in argv, where `-e` puts the code.
+ */
 function script(body, { kill = false } = {}) {
   const code = `import * as replikit from ${JSON.stringify(consumer.url)};\n${body}`;
-  const child = spawn(process.execPath, ['--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const env = { ...process.env, REPLIKIT_GATEWAY_TOKEN: cluster.gatewayToken };
+  const child = spawn(process.execPath, ['--input-type=module', '-e', code], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const lines = [];
   let err = '';
   child.stderr.on('data', (d) => { err += d; });
@@ -47,13 +51,13 @@ function script(body, { kill = false } = {}) {
 }
 
 test('writes queued in a file store survive a killed process and sync once from the next one', async () => {
-  const options = (endpoints) => JSON.stringify({
+  const options = (endpoints) => `{ ...${JSON.stringify({
     endpoints: endpoints.map((url, i) => ({ url, role: i === 0 ? 'primary' : 'replica' })),
     cache: { store: 'file', path: join(dir, 'outbox') },
     offline: { queueWrites: true },
     health: { intervalMs: 200, timeoutMs: 300 },
     primaryWaitMs: 300,
-  });
+  })}, headers: { authorization: 'Bearer ' + process.env.REPLIKIT_GATEWAY_TOKEN } }`;
   // Unreachable endpoints (nothing listens on port 9 of 127.0.0.1): the writes are queued.
   await script(`
     const db = await replikit.createClient(${options(['http://127.0.0.1:9'])});
@@ -79,9 +83,9 @@ test('writes queued in a file store survive a killed process and sync once from 
     await db.close();
   `);
   assert.deepEqual(lines, ['PENDING 4', 'AFTER 0']);
-  const a = await (await fetch(`${cluster.endpoints[0]}/v1/c/todos/a`)).json();
+  const a = await (await cluster.fetch(`${cluster.endpoints[0]}/v1/c/todos/a`)).json();
   assert.deepEqual([a.data, a.version], [{ n: 2 }, 2], 'created then updated, each once, in order');
-  assert.equal((await fetch(`${cluster.endpoints[0]}/v1/c/todos/b`)).status, 404, 'created then deleted');
+  assert.equal((await cluster.fetch(`${cluster.endpoints[0]}/v1/c/todos/b`)).status, 404, 'created then deleted');
   assert.deepEqual(readdirSync(join(dir, 'outbox')).filter((f) => f.endsWith('.json')), [], 'synced files removed');
 });
 

@@ -38,7 +38,7 @@ test(`the gateway answers ${COUNT} random requests with no 500 and no hang (seed
     const b = ['GET', 'HEAD'].includes(method) ? undefined : body();
     let r;
     try {
-      r = await fetch(url, { method, headers: headers(), body: b, signal: AbortSignal.timeout(5000) });
+      r = await cluster.fetch(url, { method, headers: headers(), body: b, signal: AbortSignal.timeout(5000) });
     } catch (e) {
       if (e.name === 'TimeoutError') assert.fail(`${method} ${url} hung (seed ${seed})`);
       continue; // a URL fetch refuses to send (bad characters) never reached the gateway

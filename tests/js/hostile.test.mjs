@@ -71,7 +71,7 @@ before(async () => {
     (modes[mode] ?? ((q, r) => r.writeHead(404).end()))(req, res);
   });
   cluster = await startCluster(['--replicas', '1']);
-  const db = await replikit.createClient({ primary: cluster.endpoints[0] });
+  const db = await replikit.createClient({ primary: cluster.endpoints[0], headers: cluster.headers });
   await db.collection('h').create({ ok: true }, { id: 'doc' });
   await db.close();
 });
@@ -92,7 +92,7 @@ for (const mode of Object.keys(modes).filter((m) => m !== 'proto')) {
     const db = await replikit.createClient({
       endpoints: [{ url: cluster.endpoints[0], role: 'primary' }, { url: cluster.endpoints[1] }, { url: url(mode) }],
       readPreference: 'nearest',
-      headers: { authorization: 'Bearer secret' },
+      headers: cluster.headers,
       health: { intervalMs: 100, timeoutMs: 300 },
       requestTimeoutMs: 500,
     });

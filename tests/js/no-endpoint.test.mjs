@@ -42,6 +42,7 @@ test('with the cluster down, writes queue at once and pages come from the cache 
   const db = await replikit.createClient({
     primary: cluster.endpoints[0],
     replicas: cluster.endpoints.slice(1),
+    headers: cluster.headers,
     health: { intervalMs: 200, timeoutMs: 300 },
     offline: { queueWrites: true },
   });
@@ -125,6 +126,7 @@ test('an aborted call sends nothing and queues nothing; aborting one in flight r
   const db = await replikit.createClient({
     primary: cluster.endpoints[0],
     replicas: cluster.endpoints.slice(1),
+    headers: cluster.headers,
     offline: { queueWrites: true },
   });
   try {
@@ -132,7 +134,7 @@ test('an aborted call sends nothing and queues nothing; aborting one in flight r
     const aborted = AbortSignal.abort();
     await assert.rejects(todos.create({ x: 1 }, { id: 'never', signal: aborted }), { code: 'aborted' });
     await sleep(200);
-    assert.equal((await fetch(`${cluster.endpoints[0]}/v1/c/todos/never`)).status, 404, 'nothing was sent');
+    assert.equal((await cluster.fetch(`${cluster.endpoints[0]}/v1/c/todos/never`)).status, 404, 'nothing was sent');
     assert.equal((await db.pendingWrites()).length, 0, 'nothing was queued');
     const controller = new AbortController();
     const read = todos.get('t0', { signal: controller.signal, readPolicy: 'network-only' });

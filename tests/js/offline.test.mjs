@@ -40,6 +40,7 @@ async function client(extra = {}) {
     requestTimeoutMs: 1000,
     primaryWaitMs: 600,
     fetch: net.fetch,
+    headers: cluster.headers,
     ...extra,
   });
   const events = [];
@@ -53,7 +54,7 @@ async function client(extra = {}) {
 async function onEveryNode(collection, id) {
   const out = [];
   for (const url of cluster.endpoints) {
-    const r = await fetch(`${url}/v1/c/${collection}/${encodeURIComponent(id)}`, { headers: { 'x-replikit-min-position': '0' } });
+    const r = await cluster.fetch(`${url}/v1/c/${collection}/${encodeURIComponent(id)}`, { headers: { 'x-replikit-min-position': '0' } });
     out.push(r.status === 200 ? await r.json() : r.status);
   }
   return out;
