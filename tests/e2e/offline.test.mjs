@@ -51,13 +51,18 @@ after(async () => {
 
 const appUrl = (db) => `http://127.0.0.1:${server.address().port}/?db=${db}&endpoints=${cluster.endpoints.join(',')}`;
 
+/**
+ * The gateway token reaches the context's pages from this process's memory (as an app would have its credentials),
+ * never in a URL: window.clusterHeaders is what the page passes as the client's `headers` option.
+ */
+async function giveToken(context) {
+  if (context.tokenGiven) return;
+  await context.addInitScript((headers) => { window.clusterHeaders = headers; }, cluster.headers);
+  context.tokenGiven = true;
+}
+
 async function openPage(context, db) {
-  if (!context.tokenGiven) {
-    // The gateway token reaches the page from this process's memory (as an app would have its credentials), never
-    // in a URL: window.clusterHeaders is what the page passes as the client's `headers` option.
-    await context.addInitScript((headers) => { window.clusterHeaders = headers; }, cluster.headers);
-    context.tokenGiven = true;
-  }
+  await giveToken(context);
   const page = await context.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(String(e)));
@@ -144,6 +149,7 @@ test('two tabs share one outbox and flush it once; a change in one tab reaches t
 
 test('a database the store cannot open degrades to memory with a storageError, and the client keeps working', async () => {
   const context = await browser.newContext();
+  await giveToken(context);
   const page = await context.newPage();
   await page.goto(appUrl('newer'));
   await page.waitForFunction(() => window.app);
