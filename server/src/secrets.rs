@@ -5,7 +5,8 @@
 //! a process's environment (`/proc/<pid>/environ`) only its owner and root can, and a mode
 //! 0600 file only its owner. The old flags keep working, with a warning on stderr. The dev
 //! cluster needs none of this: its gateways run inside its own process and are handed their
-//! configuration in memory, and its PostgreSQL nodes use `trust` on loopback.
+//! token and the PostgreSQL password in memory; it writes both to its 0600 state file for
+//! clients (see `cluster::state`).
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;

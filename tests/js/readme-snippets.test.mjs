@@ -18,14 +18,14 @@ const SKIPPED = new Set(['sh', 'bash', '']);
  * The preamble is put before the snippet; `export {}` after it makes every snippet a module.
  */
 const PREAMBLES = [
-  { marker: "import { createClient, ReplikitError } from 'replikit';", preamble: '' },
+  { marker: "import { createClient, ReplikitError } from 'replikit';", preamble: 'declare const token: string;' },
   {
     marker: '// In a browser: keep working with the whole cluster down, and converge exactly once when it returns.',
     preamble: "import { createClient } from 'replikit';\ndeclare const primary: string;\ndeclare const replicas: string[];",
   },
   {
     marker: "topology: 'multi-primary', protocol: 'couchdb', database: 'app',",
-    preamble: "import { createClient } from 'replikit';",
+    preamble: "import { createClient } from 'replikit';\ndeclare const couchUser: string;\ndeclare const couchPassword: string;",
   },
 ];
 
