@@ -33,9 +33,17 @@ function cappedBackOff(previousMs) {
   return Math.min(MAX_BACK_OFF_MS, previousMs > 0 ? previousMs * 2 : 250);
 }
 
+/** A database's name for the log: a URL without the credentials it carries (the dev cluster's server admin). */
 function describe(db) {
-  if (typeof db === 'string') return db;
-  return (db && (db.name || db._db_name)) || String(db);
+  const name = typeof db === 'string' ? db : (db && (db.name || db._db_name)) || String(db);
+  try {
+    const url = new URL(name);
+    url.username = '';
+    url.password = '';
+    return url.href;
+  } catch {
+    return name;
+  }
 }
 
 /** Logs a replication's errors and its pauses/resumptions (once per change, not once per retry). */

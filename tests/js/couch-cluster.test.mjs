@@ -196,6 +196,16 @@ describe('a 3-node multi-primary pouchdb-server cluster', () => {
     await cluster.waitConverged(CONVERGE_MS);
   });
 
+  test("no node's log holds the admin password (replications carry it in their URLs)", async () => {
+    for (const node of cluster.nodes) {
+      for (const file of readdirSync(node.dir).filter((f) => f.endsWith('.log') || f === 'log.txt')) {
+        const text = readFileSync(join(node.dir, file), 'utf8');
+        assert.ok(text.length > 0 || file !== 'server.log', `${node.nodeId}/${file} was written`);
+        assert.ok(!text.includes(cluster.couchPassword), `${node.nodeId}/${file} holds the password`);
+      }
+    }
+  });
+
   test('hang and unhang through the admin API (SIGSTOP / SIGCONT)', async () => {
     const admin = async (path, method = 'POST') => {
       const r = await fetch(`${cluster.adminUrl}${path}`, { method, headers: { authorization: `Bearer ${cluster.adminToken}` } });
