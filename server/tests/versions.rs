@@ -56,6 +56,19 @@ impl Drop for Stopped {
     }
 }
 
+/// Promote `node`, retrying while its postmaster is still restarting after the receiver's death
+/// (health can answer just before that restart begins).
+fn promote_once_recovered(cluster: &DevCluster, node: &str) {
+    let auth = format!("Bearer {}", cluster.info.admin_token);
+    let url = format!("{}/admin/nodes/{node}/promote", cluster.info.admin_url);
+    let promoted = eventually(Duration::from_secs(30), || {
+        let r =
+            replikit_server::client::request("POST", &url, &[("Authorization", &auth)], None, Duration::from_secs(60));
+        (r.ok()?.status == 200).then_some(())
+    });
+    promoted.unwrap_or_else(|| panic!("{node} could not be promoted"));
+}
+
 #[test]
 fn a_failover_that_loses_an_async_tail_never_reissues_a_lost_version() {
     let cluster = DevCluster::start(&["--replicas", "1", "--replication", "async"]);
@@ -87,7 +100,7 @@ fn a_failover_that_loses_an_async_tail_never_reissues_a_lost_version() {
             .then_some(())
     });
     up.expect("n1 back after its receiver was killed");
-    cluster.admin("promote", "n1");
+    promote_once_recovered(&cluster, "n1");
 
     // The new primary writes d 64 times with other contents.
     let mut new = HashSet::new();

@@ -158,8 +158,9 @@ test(`chaos: every acknowledged write survives, nothing applies twice, reads nev
         const got = r.status === 200 ? await r.json() : null;
         if (r.status !== 200 && r.status !== 404) violation(`${id} on ${node.nodeId}: HTTP ${r.status}`);
         if (want.uncertain) {
-          const ok = got === null || got.version === want.version || got.version === want.version + 1;
-          if (!ok) violation(`${id} on ${node.nodeId}: v${got.version}, expected v${want.version} or one more`);
+          // Versions are not counts (docs/PROTOCOL.md, Versions): applied, the write left a later version and its n.
+          const ok = got === null || got.version === want.version || (got.version > want.version && got.data.n <= want.n + 1);
+          if (!ok) violation(`${id} on ${node.nodeId}: v${got.version} n=${got.data.n}, expected v${want.version} or a later one with n <= ${want.n + 1}`);
         } else if (want.exists !== (got !== null)) {
           violation(`${id} on ${node.nodeId}: ${got ? 'present' : 'missing'}, expected ${want.exists ? 'present' : 'deleted'}`);
         } else if (got && (got.version !== want.version || got.data.n !== want.n)) {

@@ -61,7 +61,7 @@ describe('CRUD and routing on a healthy cluster', () => {
     const notes = db.collection('notes');
     const a = await notes.create({ title: 'first', tags: ['x'] });
     assert.match(a.id, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/, 'a UUIDv7');
-    assert.equal(a.version, 1);
+    assert.ok(Number.isSafeInteger(a.version) && a.version > 0, 'a version is a whole number below 2^53');
     assert.deepEqual(a.data, { title: 'first', tags: ['x'] });
     const strip = ({ meta, ...doc }) => doc;
     assert.deepEqual(a.meta, { fromCache: false, pending: false, endpoint: cluster.endpoints[0] }, 'written on the primary');
@@ -69,8 +69,8 @@ describe('CRUD and routing on a healthy cluster', () => {
     assert.deepEqual(strip(read), strip(a));
     assert.equal(read.meta.pending, false);
     assert.ok(cluster.endpoints.slice(1).includes(read.meta.endpoint), 'read on a replica');
-    const b = await notes.replace(a.id, { title: 'second' }, { ifVersion: 1 });
-    assert.equal(b.version, 2);
+    const b = await notes.replace(a.id, { title: 'second' }, { ifVersion: a.version });
+    assert.ok(b.version > a.version, 'a new version at every write');
     const c = await notes.update(a.id, { tags: null, done: true });
     assert.deepEqual(c.data, { title: 'second', done: true });
     await notes.create({ title: 'other' }, { id: 'zz-other' });
@@ -86,14 +86,14 @@ describe('CRUD and routing on a healthy cluster', () => {
   test('conditional writes and existing ids fail with their codes', async () => {
     const notes = db.collection('notes');
     const a = await notes.create({ n: 1 }, { id: 'cond' });
-    await notes.update('cond', { n: 2 }, { ifVersion: 1 });
-    await assert.rejects(notes.replace('cond', { n: 3 }, { ifVersion: 1 }), (e) => {
+    const updated = await notes.update('cond', { n: 2 }, { ifVersion: a.version });
+    await assert.rejects(notes.replace('cond', { n: 3 }, { ifVersion: a.version }), (e) => {
       assert.ok(e instanceof replikit.ReplikitError);
       assert.equal(e.code, 'conflict');
       assert.equal(e.status, 412);
       assert.equal(e.endpoint, cluster.endpoints[0], 'the primary answered');
       assert.equal(e.retryable, false);
-      assert.equal(e.current.version, 2);
+      assert.equal(e.current.version, updated.version);
       assert.deepEqual(e.current.data, { n: 2 });
       return true;
     });
@@ -185,7 +185,7 @@ describe('failover on a real cluster', () => {
     }
     try {
       const notes = db.collection('failover');
-      await notes.create({ v: 0 }, { id: 'doc' });
+      const created = await notes.create({ v: 0 }, { id: 'doc' });
       const r = reader(notes, 'doc');
       await sleep(300);
       await cluster.admin('n0', 'kill');
@@ -196,7 +196,8 @@ describe('failover on a real cluster', () => {
       const tookMs = Date.now() - promotedAt;
       t.diagnostic(`first write ${tookMs} ms after the promotion`);
       assert.ok(tookMs < 1000, `the first write after the promotion took ${tookMs} ms`);
-      assert.equal(written.version, 2);
+      assert.ok(written.version > created.version);
+      assert.equal(Math.floor(written.version / 2 ** 40), 2, 'the new term is in the version');
       await sleep(300);
       await r.stop();
       t.diagnostic(`reader: ${r.stats.ok} reads ok, ${r.stats.failed} failed`);
