@@ -283,6 +283,8 @@ const USAGE = `usage: node server/couchdb/cluster.mjs [--nodes 3] [--port 7300] 
                                        [--data-dir DIR] [--cors-origin ORIGIN]... [--stop-on-stdin-close]
                                        [--state-file FILE]
   --port 0 picks free ports for every node and the admin API; --admin-port defaults to --port + 100.
+  --state-file defaults to couch-cluster-<port>.json in $XDG_RUNTIME_DIR/replikit, else <tmp>/replikit-<uid>.
+  The JSON line goes to stdout when it is a pipe; a terminal gets a summary without the secrets.
   Every node requires its server admin (couchUser/couchPassword in the JSON line and the state file, mode 0600);
   --cors-origin (repeatable) is a browser origin allowed to call the nodes (default: none).`;
 
@@ -356,7 +358,8 @@ async function main() {
   const port = intOption(values, 'port');
   const adminPort = values['admin-port'] !== undefined ? intOption(values, 'admin-port') : port === 0 ? 0 : port + 100;
   const log = (msg) => process.stderr.write(`couch-cluster: ${msg}\n`);
-  const stateFile = values['state-file'] ? path.resolve(values['state-file']) : null;
+  // Without --state-file, the per-user default: with stdout on a terminal, the secrets go nowhere else.
+  const stateFile = values['state-file'] ? path.resolve(values['state-file']) : defaultStateFile(port);
 
   let cluster = null;
   const isShuttingDown = stopOnSignals({
@@ -384,7 +387,25 @@ async function main() {
     fs.rmSync(stateFile, { force: true });
     fs.writeFileSync(stateFile, JSON.stringify(cluster.info, null, 2), { mode: 0o600, flag: 'wx' });
   }
-  process.stdout.write(`${JSON.stringify(cluster.info)}\n`);
+  if (process.stdout.isTTY) {
+    // A terminal (and its scrollback, a screen share) gets no secret: the state file holds them.
+    const nodes = cluster.info.nodes.map((n) => `  ${n.nodeId}  ${n.url}`).join('\n');
+    process.stdout.write(`couch-cluster ready\n${nodes}\n  admin  ${cluster.info.adminUrl}\n`
+      + `  state  ${stateFile} (mode 0600): couchUser/couchPassword (basic auth on every node), adminToken\n`);
+  } else {
+    process.stdout.write(`${JSON.stringify(cluster.info)}\n`);
+  }
+}
+
+/** The default state file, as scripts/start.sh names it: couch-cluster-<port>.json in the per-user directory. */
+function defaultStateFile(port) {
+  const runtime = process.env.XDG_RUNTIME_DIR;
+  const dir = runtime && fs.existsSync(runtime) ? path.join(runtime, 'replikit') : path.join(os.tmpdir(), `replikit-${process.getuid()}`);
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const st = fs.lstatSync(dir);
+  if (!st.isDirectory() || st.uid !== process.getuid()) throw new Error(`${dir} is not a directory of yours; pass --state-file`);
+  fs.chmodSync(dir, 0o700);
+  return path.join(dir, `couch-cluster-${port === 0 ? `pid${process.pid}` : port}.json`);
 }
 
 const invokedAs = process.argv[1] ? pathToFileURL(fs.realpathSync(process.argv[1])).href : '';
