@@ -108,14 +108,14 @@ async function until(what, ms, check) {
  * `strict`: `synchronous_mode_strict`. Resolves once a leader, a synchronous standby (unless 'off') and every
  * gateway answer.
  */
-export async function startPatroniCluster({ sync = 'on', strict = false, log = () => {} } = {}) {
+export async function startPatroniCluster({ sync = 'on', strict = false, log = () => {}, killOnSignal = true } = {}) {
   for (const [path, hint] of [[PATRONI, 'bash scripts/bootstrap.sh patroni'], [SERVER_BIN, 'cargo build -p replikit-server'],
     [join(PG_BIN, 'postgres'), 'install PostgreSQL 15']]) {
     if (!existsSync(path)) throw new Error(`${path} is missing: run \`${hint}\``);
   }
   const ids = postgresIds();
   const dir = mkdtempSync(join(tmpdir(), 'replikit-patroni-'));
-  const cluster = new PatroniCluster(dir, log);
+  const cluster = new PatroniCluster(dir, log, killOnSignal);
   try {
     await cluster.start({ ids, sync, strict });
     return cluster;
@@ -126,15 +126,26 @@ export async function startPatroniCluster({ sync = 'on', strict = false, log = (
 }
 
 class PatroniCluster {
-  constructor(dir, log) {
+  constructor(dir, log, killOnSignal) {
     this.dir = dir;
     this.log = log;
     this.machines = [];
     this.stopped = false;
     this.token = secret();
     this.tokenFile = join(dir, 'gateway', 'token');
-    this.emergency = () => this.killAllSync();
+    // However this process ends (a failed test, Ctrl-C, the test runner's SIGTERM), nothing of ours outlives it:
+    // 'exit' does not run on a signal's default action, so the signals get a handler that kills, then exits.
+    this.emergency = () => {
+      this.killAllSync();
+      rmSync(this.dir, { recursive: true, force: true });
+    };
+    this.onSignal = (signal) => {
+      this.emergency();
+      process.exit(signal === 'SIGINT' ? 130 : 143);
+    };
     process.once('exit', this.emergency);
+    this.signals = killOnSignal ? ['SIGINT', 'SIGTERM', 'SIGHUP'] : [];
+    for (const signal of this.signals) process.once(signal, this.onSignal);
   }
 
   async start({ ids, sync, strict }) {
@@ -187,7 +198,9 @@ class PatroniCluster {
     this.log(`patroni: leader ${leader.name}, ${sync === 'off' ? 'async' : `synchronous_mode ${sync}`}${strict ? ' strict' : ''}`);
 
     writeSecretFile(this.superuserPassFile, `127.0.0.1:*:*:postgres:${passwords.superuser}\n`);
-    this.psql(leader, 'postgres', gatewayRoleSql(this.gatewayPassword));
+    const sql = gatewayRoleSql(this.gatewayPassword);
+    this.psql(leader, 'postgres', sql.postgres);
+    this.psql(leader, 'replikit', sql.replikit);
     for (const m of this.machines) this.startGateway(m);
     await until('every gateway answering', 30000, async () => {
       const health = await Promise.all(this.machines.map((m) => this.gatewayHealth(m)));
@@ -307,6 +320,7 @@ class PatroniCluster {
     this.killAllSync();
     await until('no process of the cluster left', 5000, () => processesMentioning(this.dir).length === 0).catch(() => {});
     process.removeListener('exit', this.emergency);
+    for (const signal of this.signals) process.removeListener(signal, this.onSignal);
     rmSync(this.dir, { recursive: true, force: true });
   }
 
@@ -333,7 +347,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const sync = args.includes('--sync') ? args[args.indexOf('--sync') + 1] : 'on';
   const strict = args.includes('--strict');
   const log = (line) => console.error(`patroni-cluster: ${line}`);
-  const cluster = await startPatroniCluster({ sync, strict, log });
+  const cluster = await startPatroniCluster({ sync, strict, log, killOnSignal: false });
   console.log(JSON.stringify(cluster.info()));
   log(`running; logs in ${cluster.dir}/logs; Ctrl-C stops everything`);
   const stop = async () => {

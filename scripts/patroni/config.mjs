@@ -122,15 +122,22 @@ export function scramVerifier(password, iterations = 4096) {
 
 /**
  * The gateway's login role and database, run once on the leader by the superuser. The role owns its database (so
- * the gateway creates its tables there) and is in `pg_monitor` (so a standby's `pg_stat_wal_receiver`, which gives
- * the term, is readable). It is no superuser and cannot replicate.
+ * the gateway creates its tables there), is in `pg_monitor` (so a standby's `pg_stat_wal_receiver`, which gives
+ * the term, is readable) and may run `pg_read_file` (the gateway reads `pg_wal/<term>.history` to tell whether a
+ * session's write survived a failover). Without `pg_read_server_files`, PostgreSQL confines `pg_read_file` to the
+ * data directory: Patroni's configuration (with the superuser's password) stays out of reach. It is no superuser
+ * and cannot replicate.
  */
 export function gatewayRoleSql(password) {
-  return [
-    `CREATE ROLE replikit LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION PASSWORD '${scramVerifier(password)}';`,
-    'GRANT pg_monitor TO replikit;',
-    'CREATE DATABASE replikit OWNER replikit;',
-  ].join('\n');
+  return {
+    postgres: [
+      `CREATE ROLE replikit LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION PASSWORD '${scramVerifier(password)}';`,
+      'GRANT pg_monitor TO replikit;',
+      'CREATE DATABASE replikit OWNER replikit;',
+    ].join('\n'),
+    // Function privileges belong to each database: this one is granted where the gateway connects.
+    replikit: 'GRANT EXECUTE ON FUNCTION pg_read_file(text, bigint, bigint, boolean) TO replikit;',
+  };
 }
 
 /** The gateway's libpq conninfo for the node on `pgPort` (held in a 0600 file, never on argv). */
