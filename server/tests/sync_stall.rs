@@ -96,6 +96,23 @@ fn a_stalled_standby_makes_quorum_writes_outcome_unknown_and_leaves_no_backend_i
     let cleared = eventually(Duration::from_secs(3), || (sync_rep_waiters(pg0) == 0).then_some(()));
     assert!(cleared.is_some(), "the replay's backend still waits in SyncRep");
 
+    // Whoever cancels a waiting COMMIT (an operator's pg_cancel_backend), PostgreSQL commits it
+    // locally and says so only with a WARNING: that is outcome_unknown too, at once, never a 2xx.
+    let url = format!("{n0}/v1/c/{c}/cancelled");
+    let writer = std::thread::spawn(move || {
+        let started = Instant::now();
+        (quorum_put(&url, "cancelled-key"), started.elapsed())
+    });
+    let waiting = eventually(Duration::from_secs(5), || {
+        let rows = sql(pg0, "SELECT pid FROM pg_stat_activity WHERE wait_event = 'SyncRep'");
+        rows.first().and_then(|r| r[0].clone())
+    })
+    .expect("the write waits for the standby");
+    sql(pg0, &format!("SELECT pg_cancel_backend({waiting})"));
+    let (cancelled, took) = writer.join().unwrap();
+    assert_eq!((cancelled.status, code(&cancelled).as_str()), (503, "outcome_unknown"), "a cancelled wait is no 2xx");
+    assert!(took < Duration::from_secs(6), "answered when cancelled, not at the deadline: {took:?}");
+
     // Once the standby streams again, the retry replays the write, applied once.
     drop(stalled);
     let replayed = eventually(Duration::from_secs(20), || {
