@@ -116,9 +116,13 @@ pub struct Lease {
 impl Lease {
     /// Take a connection from the pool (503 `unavailable` when the database is unreachable).
     pub async fn get(pool: &Pool) -> Result<Lease, ApiError> {
-        let object = pool.get().await?;
+        Ok(Lease::from_object(pool.get().await?))
+    }
+
+    /// Lend a connection already taken from the pool.
+    pub fn from_object(object: Object) -> Lease {
         let cancel = object.cancel_token();
-        Ok(Lease { object: Some(object), cancel })
+        Lease { object: Some(object), cancel }
     }
 
     /// Give the connection back to the pool: nothing runs on it.

@@ -89,9 +89,12 @@ pub async fn get_one(
 ) -> Result<Response, ApiError> {
     db::deadline(db::REQUEST_DEADLINE, async {
         let (client, position) = client_at_position(&state, &headers).await?;
+        // Dropped while the query runs (deadline, client gone), the connection is discarded, not pooled busy.
+        let client = db::Lease::from_object(client);
         let sql = format!("SELECT {DOC_COLUMNS} FROM replikit_documents WHERE collection = $1 AND id = $2");
-        let row = client.query_opt(&sql, &[&collection, &id]).await?;
-        let Some(row) = row else {
+        let row = client.query_opt(&sql, &[&collection, &id]).await;
+        client.release();
+        let Some(row) = row? else {
             return Err(ApiError::NotFound(format!("no document {id:?} in {collection:?}")));
         };
         let doc = Doc::from_row(&row)?;
