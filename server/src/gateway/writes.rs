@@ -150,11 +150,15 @@ async fn execute(state: &AppState, headers: &HeaderMap, collection: String, op: 
             answer
         }
         Err(_) => {
-            lease.discard().await;
+            // Bounded: the cancel connects to PostgreSQL, which may be what is slow.
+            let _ = tokio::time::timeout(DISCARD_WAIT, lease.discard()).await;
             Err(phase.expired())
         }
     }
 }
+
+/// How long an expired write waits for its backend's cancel to be taken before it answers.
+const DISCARD_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// One write request, parsed.
 struct Write<'a> {
