@@ -10,7 +10,7 @@
 // Patroni REST URLs) and runs until Ctrl-C; stop() (also on SIGINT, SIGTERM and exit) leaves no process behind.
 // Needs `bash scripts/bootstrap.sh patroni` (etcd, Patroni in .tools/patroni-venv) and a built replikit-server.
 import { spawn, spawnSync } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -133,6 +133,8 @@ class PatroniCluster {
     this.stopped = false;
     this.token = secret();
     this.tokenFile = join(dir, 'gateway', 'token');
+    this.gatewayPassword = secret();
+    this.superuserPassFile = join(dir, 'gateway', 'superuser.pgpass');
     // However this process ends (a failed test, Ctrl-C, the test runner's SIGTERM), nothing of ours outlives it:
     // 'exit' does not run on a signal's default action, so the signals get a handler that kills, then exits.
     this.emergency = () => {
@@ -148,46 +150,52 @@ class PatroniCluster {
     for (const signal of this.signals) process.once(signal, this.onSignal);
   }
 
+  /** etcd, then Patroni on every machine, then the gateway role and the gateways. */
   async start({ ids, sync, strict }) {
-    const { dir } = this;
     // Patroni (as postgres) must reach its node directory; nothing else in here is readable by others.
-    spawnSync('chmod', ['0711', dir]);
-    mkdirSync(join(dir, 'gateway'), { mode: 0o700 });
+    chmodSync(this.dir, 0o711);
+    mkdirSync(join(this.dir, 'gateway'), { mode: 0o700 });
     writeSecretFile(this.tokenFile, this.token);
     const ports = await freePorts(15);
-    const names = ['m0', 'm1', 'm2'];
-    const etcd = names.map((name, i) => ({ name: `e${i}`, client: ports[i], peer: ports[3 + i] }));
-    const passwords = { superuser: secret(), replication: secret(), rewind: secret() };
-    this.gatewayPassword = secret();
-    this.superuserPassFile = join(dir, 'gateway', 'superuser.pgpass');
-    this.passwords = passwords;
-    const etcdToken = `replikit-${process.pid}-${Date.now()}`;
-    const namespace = `/replikit-${etcdToken}/`;
-    this.machines = names.map((name, i) => ({
+    this.machines = ['m0', 'm1', 'm2'].map((name, i) => ({
       name,
-      dir: join(dir, name),
+      dir: join(this.dir, name),
+      etcd: { name: `e${i}`, client: ports[i], peer: ports[3 + i] },
       pgPort: ports[6 + i],
       apiPort: ports[9 + i],
       gatewayPort: ports[12 + i],
-      etcd: etcd[i],
       pids: {},
     }));
-
-    for (const [i, m] of this.machines.entries()) {
+    for (const m of this.machines) {
       mkdirSync(m.dir, { mode: 0o700 });
       if (ids) chownSync(m.dir, ids.uid, ids.gid);
-      m.pids.etcd = this.spawn(`etcd-${m.name}`, 'etcd', etcdArgs(etcd, i, join(m.dir, 'etcd'), etcdToken));
     }
-    const etcdHosts = etcd.map((e) => `127.0.0.1:${e.client}`);
-    await until('etcd answering', 20000, async () => (await getJson(`http://${etcdHosts[0]}/health`))?.health === 'true');
-    this.log(`etcd: 3 members on ${etcdHosts.join(', ')}`);
+    const etcdHosts = await this.startEtcd();
+    const leader = await this.startPatroni({ ids, sync, strict, etcdHosts });
+    await this.startGateways(leader);
+  }
 
+  async startEtcd() {
+    const members = this.machines.map((m) => m.etcd);
+    this.etcdToken = `replikit-${process.pid}-${Date.now()}`;
+    for (const [i, m] of this.machines.entries()) {
+      m.pids.etcd = this.spawn(`etcd-${m.name}`, 'etcd', etcdArgs(members, i, join(m.dir, 'etcd'), this.etcdToken));
+    }
+    const hosts = members.map((e) => `127.0.0.1:${e.client}`);
+    await until('etcd answering', 20000, async () => (await getJson(`http://${hosts[0]}/health`))?.health === 'true');
+    this.log(`etcd: 3 members on ${hosts.join(', ')}`);
+    return hosts;
+  }
+
+  /** Patroni on every machine; resolves to the leader once a synchronous standby (unless 'off') streams. */
+  async startPatroni({ ids, sync, strict, etcdHosts }) {
+    const passwords = { superuser: secret(), replication: secret(), rewind: secret() };
+    writeSecretFile(this.superuserPassFile, `127.0.0.1:*:*:postgres:${passwords.superuser}\n`);
     for (const m of this.machines) {
-      const config = patroniConfig({ name: m.name, dir: m.dir, bin: PG_BIN, scope: 'replikit', namespace, etcdHosts,
-        pgPort: m.pgPort, apiPort: m.apiPort, sync, strict, passwords });
-      const file = join(m.dir, 'patroni.yml');
-      writeSecretFile(file, JSON.stringify(config, null, 2), ids);
-      m.pids.patroni = this.startPatroni(m, ids);
+      const config = patroniConfig({ name: m.name, dir: m.dir, bin: PG_BIN, scope: 'replikit',
+        namespace: `/${this.etcdToken}/`, etcdHosts, pgPort: m.pgPort, apiPort: m.apiPort, sync, strict, passwords });
+      writeSecretFile(join(m.dir, 'patroni.yml'), JSON.stringify(config, null, 2), ids);
+      m.pids.patroni = this.runPatroni(m, ids);
     }
     const leader = await until('a Patroni leader', 90000, () => this.leader());
     if (sync !== 'off') {
@@ -196,8 +204,11 @@ class PatroniCluster {
     await until('every member streaming', 60000,
       async () => (await this.members()).filter((x) => x.state === 'streaming' || x.state === 'running').length === 3);
     this.log(`patroni: leader ${leader.name}, ${sync === 'off' ? 'async' : `synchronous_mode ${sync}`}${strict ? ' strict' : ''}`);
+    return leader;
+  }
 
-    writeSecretFile(this.superuserPassFile, `127.0.0.1:*:*:postgres:${passwords.superuser}\n`);
+  /** The gateway's role and database (created on the leader, replicated from there), then one gateway per node. */
+  async startGateways(leader) {
     const sql = gatewayRoleSql(this.gatewayPassword);
     this.psql(leader, 'postgres', sql.postgres);
     this.psql(leader, 'replikit', sql.replikit);
@@ -220,7 +231,7 @@ class PatroniCluster {
   }
 
   /** Patroni as the postgres user: setpriv execs it, so the pid we keep is Patroni's own. */
-  startPatroni(m, ids) {
+  runPatroni(m, ids) {
     const env = { PATH: '/usr/bin:/bin', HOME: m.dir, LANG: 'C.UTF-8', LC_ALL: 'C.UTF-8' };
     const file = join(m.dir, 'patroni.yml');
     if (!ids) return this.spawn(`patroni-${m.name}`, PATRONI, [file], { cwd: m.dir, env });
