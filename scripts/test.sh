@@ -40,6 +40,9 @@ cargo build -p replikit-server --quiet || exit 1
 export REPLIKIT_SERVER_BIN="$root/target/debug/replikit-server"
 layer "JS: package API, npm tarball, tsc, client and offline cache against real clusters" node --test --test-concurrency=1 tests/js/
 layer "chaos: seeded faults under load, invariants checked on every node" node --test tests/chaos/
+# Consensus failover (about 50 s): etcd and Patroni come from `bootstrap.sh patroni`, which only this layer needs.
+layer "Patroni + etcd: the leader's machine lost, consensus failover" \
+  bash -c 'bash scripts/bootstrap.sh patroni && node --test tests/patroni/'
 layer "e2e: offline cache and outbox in headless Chromium" node --test --test-concurrency=1 tests/e2e/
 layer "demo: dashboard in headless Chromium, failover example" node --test --test-concurrency=1 tests/dashboard/
 layer "packaging: Vite app in headless Chromium" node --test tests/packaging/
