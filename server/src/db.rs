@@ -242,6 +242,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn versions_of_two_terms_never_meet_and_all_fit_a_javascript_number() {
+        let max_sequence: i64 = (1 << VERSION_TERM_SHIFT) - 1;
+        assert!(SCHEMA_SQL.contains(&format!("MAXVALUE {max_sequence} NO CYCLE")), "the sequence stops, never wraps");
+        let version = |term: i64, sequence: i64| (term << VERSION_TERM_SHIFT) + sequence;
+        // The largest version is 2^53 - 1: exact as a double.
+        assert_eq!(version(MAX_VERSION_TERM, max_sequence), (1 << 53) - 1);
+        // A promoted node re-issues sequence values a lost tail used: its term keeps them apart,
+        // and every version of a term is above every version of the terms before it.
+        for (t, s) in [(1, 1), (1, max_sequence), (2, 1), (7, 12345), (MAX_VERSION_TERM, max_sequence)] {
+            assert!(version(t, s) > version(t - 1, max_sequence), "term {t} above term {}", t - 1);
+            assert_eq!(version(t, s) >> VERSION_TERM_SHIFT, t);
+            assert_eq!(version(t, s) & max_sequence, s);
+        }
+        // Versions written before the sequence (1, 2, ...) are all below the first term's.
+        assert!(version(1, 1) > max_sequence);
+    }
+
+    #[test]
     fn windows_parse_with_their_unit_and_refuse_anything_else() {
         assert_eq!(parse_window("7d"), Ok(Duration::from_secs(7 * 86_400)));
         assert_eq!(parse_window("12h"), Ok(Duration::from_secs(12 * 3_600)));
