@@ -114,6 +114,11 @@ export async function startPatroniCluster({ sync = 'on', strict = false, log = (
     if (!existsSync(path)) throw new Error(`${path} is missing: run \`${hint}\``);
   }
   const ids = postgresIds();
+  if (ids) {
+    // Patroni runs from .tools/patroni-venv as postgres: every directory above it must let postgres through.
+    const check = spawnSync('setpriv', ['--reuid=postgres', '--regid=postgres', '--init-groups', '--', PATRONI, '--version']);
+    if (check.status !== 0) throw new Error(`the postgres user cannot run ${PATRONI}: the checkout must be readable by it`);
+  }
   const dir = mkdtempSync(join(tmpdir(), 'replikit-patroni-'));
   const cluster = new PatroniCluster(dir, log, killOnSignal);
   try {
