@@ -149,7 +149,11 @@ pub async fn list(
                WINDOW w AS (ORDER BY d.id) ORDER BY d.id LIMIT $3 \
              ) page WHERE before < $4 ORDER BY id"
         );
-        let rows = client.query(&sql, &[&collection, &after, &(limit + 1), &PAGE_MAX_BYTES]).await?;
+        // Dropped while the query runs (deadline, client gone), the connection is discarded, not pooled busy.
+        let client = db::Lease::from_object(client);
+        let rows = client.query(&sql, &[&collection, &after, &(limit + 1), &PAGE_MAX_BYTES]).await;
+        client.release();
+        let rows = rows?;
         let more = match rows.last() {
             _ if rows.len() as i64 > limit => true,
             Some(last) => db::column::<bool>(last, 4)?,

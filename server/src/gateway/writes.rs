@@ -15,6 +15,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
+use tokio_postgres::types::Json;
 use tokio_postgres::Transaction;
 
 use super::doc::{json_response, Doc, DOC_COLUMNS};
@@ -245,7 +246,7 @@ async fn attempt(tx: &Transaction<'_>, term: i64, w: &Write<'_>) -> Result<Attem
             Lookup::Replay(replay) => return Ok(Attempt::Replay(replay)),
         }
     }
-    let outcome = apply(tx, w.collection, w.op.clone(), w.if_match, term).await?;
+    let outcome = apply(tx, w.collection, &w.op, w.if_match, term).await?;
     if let (Some(key), Some(request)) = (w.key, &request) {
         let doc_id = request.path_id.as_deref().or(outcome.id.as_deref());
         if !idempotency::record(tx, key, request, outcome.status, doc_id).await? {
@@ -278,7 +279,7 @@ fn mark_replayed(mut response: Response) -> Response {
 async fn apply(
     tx: &Transaction<'_>,
     collection: &str,
-    op: WriteOp,
+    op: &WriteOp,
     if_match: Option<i64>,
     term: i64,
 ) -> Result<Outcome, ApiError> {
@@ -290,13 +291,13 @@ async fn apply(
                  VALUES ($1, COALESCE($2, gen_random_uuid()::text), {version}, $3, now()) \
                  ON CONFLICT (collection, id) DO NOTHING RETURNING {DOC_COLUMNS}"
             );
-            let row = tx.query_opt(&sql, &[&collection, &id, &Value::Object(data), &term]).await?;
-            let row = row.ok_or_else(|| ApiError::AlreadyExists(id.unwrap_or_default()))?;
+            let row = tx.query_opt(&sql, &[&collection, id, &Json(data), &term]).await?;
+            let row = row.ok_or_else(|| ApiError::AlreadyExists(id.clone().unwrap_or_default()))?;
             Ok(Outcome::doc(StatusCode::CREATED, &Doc::from_row(&row)?))
         }
         WriteOp::Put { id, data } => {
             if if_match.is_some() {
-                check_version(tx, collection, &id, if_match).await?;
+                check_version(tx, collection, id, if_match).await?;
             }
             // `xmax = 0` only on a row this statement inserted (an updated row carries our xid).
             let sql = format!(
@@ -305,25 +306,25 @@ async fn apply(
                  ON CONFLICT (collection, id) DO UPDATE SET version = {version}, \
                  data = EXCLUDED.data, updated_at = now() RETURNING {DOC_COLUMNS}, (xmax = 0)"
             );
-            let row = tx.query_one(&sql, &[&collection, &id, &Value::Object(data), &term]).await?;
+            let row = tx.query_one(&sql, &[&collection, id, &Json(data), &term]).await?;
             let doc = Doc::from_row(&row)?;
             let created: bool = db::column(&row, 4)?;
             Ok(Outcome::doc(if created { StatusCode::CREATED } else { StatusCode::OK }, &doc))
         }
         WriteOp::Patch { id, patch } => {
-            let current = check_version(tx, collection, &id, if_match).await?;
+            let current = check_version(tx, collection, id, if_match).await?;
             let mut data = current.data_value()?;
-            json_patch::merge(&mut data, &patch);
+            json_patch::merge(&mut data, patch);
             let sql = format!(
                 "UPDATE replikit_documents SET version = {version}, data = $3, updated_at = now() \
                  WHERE collection = $1 AND id = $2 RETURNING {DOC_COLUMNS}"
             );
-            let row = tx.query_one(&sql, &[&collection, &id, &data, &term]).await?;
+            let row = tx.query_one(&sql, &[&collection, id, &data, &term]).await?;
             Ok(Outcome::doc(StatusCode::OK, &Doc::from_row(&row)?))
         }
         WriteOp::Delete { id } => {
-            check_version(tx, collection, &id, if_match).await?;
-            tx.execute("DELETE FROM replikit_documents WHERE collection = $1 AND id = $2", &[&collection, &id]).await?;
+            check_version(tx, collection, id, if_match).await?;
+            tx.execute("DELETE FROM replikit_documents WHERE collection = $1 AND id = $2", &[&collection, id]).await?;
             Ok(Outcome::empty(StatusCode::NO_CONTENT))
         }
     }
