@@ -14,8 +14,11 @@ use crate::position::{POSITION_HEADER, TERM_HEADER};
 
 pub async fn health(State(state): State<AppState>) -> Result<Response, ApiError> {
     let status = db::deadline(db::HEALTH_DEADLINE, async {
-        let client = db::client(&state.pool).await?;
-        db::node_status(&client).await
+        // Dropped at the deadline while the query runs, the connection is discarded, not pooled busy.
+        let client = db::Lease::from_object(db::client(&state.pool).await?);
+        let status = db::node_status(&client).await;
+        client.release();
+        status
     })
     .await?;
     let body = json!({
