@@ -6,6 +6,9 @@
 // baseline (JSON.stringify → fetch → r.json()), so the Request/Response cost is counted on both sides. `get` is
 // a cache-first memory hit of the document just created. A last pair of columns does the same create end to end
 // on the real cluster (raw fetch POST vs replikit create, default durability).
+//
+// Every client and every baseline fetch carries the cluster's `headers` (its gateway token): the real gateways
+// need it, and the stub pairs send it too (the stub ignores it) so that both sides build the same request.
 import { performance } from 'node:perf_hooks';
 import { createClient } from 'replikit';
 import { waitForEndpointsUp } from './contenders.mjs';
@@ -30,19 +33,19 @@ export function makeData(bytes) {
 
 export const STUB = 'http://stub.invalid';
 const HEALTH = '{"nodeId":"s0","role":"primary","term":1,"position":1,"lagMs":null,"readOnly":false}';
-const headers = { 'content-type': 'application/json', 'x-replikit-node': 's0', 'x-replikit-position': '1' };
+const stubHeaders = { 'content-type': 'application/json', 'x-replikit-node': 's0', 'x-replikit-position': '1' };
 
 /** A fetch that answers like a primary gateway without a network: health, and POST echoing `{id, data}` as a document. */
 export async function stubFetch(input, init) {
   const req = input instanceof Request ? input : new Request(input, init);
   const path = new URL(req.url).pathname;
-  if (path === '/v1/health') return new Response(HEALTH, { status: 200, headers });
+  if (path === '/v1/health') return new Response(HEALTH, { status: 200, headers: stubHeaders });
   if (req.method === 'POST') {
     const body = await req.text(); // {"id":..., "data":...}: add version and updatedAt without parsing it
     const doc = `{"version":1,"updatedAt":"2026-11-22T00:00:00.000000Z",${body.slice(1)}`;
-    return new Response(doc, { status: 201, headers: { ...headers, etag: '"1"' } });
+    return new Response(doc, { status: 201, headers: { ...stubHeaders, etag: '"1"' } });
   }
-  return new Response('{"error":{"code":"not_found","message":"stub"}}', { status: 404, headers });
+  return new Response('{"error":{"code":"not_found","message":"stub"}}', { status: 404, headers: stubHeaders });
 }
 
 async function timeOps(n, warm, op) {
@@ -57,11 +60,12 @@ async function timeOps(n, warm, op) {
 }
 
 export async function boundary({ cluster, sizes = [[1024, 300], [102400, 40], [1000000, 8]], log = () => {} }) {
-  const stubDb = await createClient({ primary: STUB, fetch: stubFetch, cache: { store: 'memory', maxEntries: 2000 }, readPolicy: 'cache-first' });
+  const { headers } = cluster;
+  const stubDb = await createClient({ primary: STUB, headers, fetch: stubFetch, cache: { store: 'memory', maxEntries: 2000 }, readPolicy: 'cache-first' });
   await waitForEndpointsUp(stubDb);
   const stub = stubDb.collection('boundary');
   const [primary, ...replicas] = cluster.endpoints;
-  const realDb = await createClient({ primary, replicas, cache: { store: 'none' } });
+  const realDb = await createClient({ primary, replicas, headers, cache: { store: 'none' } });
   await waitForEndpointsUp(realDb);
   const real = realDb.collection('boundary');
   const run = Date.now().toString(36);
@@ -80,7 +84,7 @@ export async function boundary({ cluster, sizes = [[1024, 300], [102400, 40], [1
         sink += JSON.parse(text).version;
       });
       const plain = await timeOps(n, 2, async (i) => {
-        const r = await stubFetch(`${STUB}/v1/c/boundary`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id: `p-${bytes}-${i}`, data }) });
+        const r = await stubFetch(`${STUB}/v1/c/boundary`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify({ id: `p-${bytes}-${i}`, data }) });
         sink += (await r.json()).version;
       });
       const create = await timeOps(n, 2, async (i) => {
@@ -92,7 +96,7 @@ export async function boundary({ cluster, sizes = [[1024, 300], [102400, 40], [1
         sink += d.version;
       });
       const rawNet = await timeOps(Math.min(n, 20), 1, async (i) => {
-        const r = await fetch(`${primary}/v1/c/boundary`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id: `rn-${run}-${bytes}-${i}`, data }) });
+        const r = await fetch(`${primary}/v1/c/boundary`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify({ id: `rn-${run}-${bytes}-${i}`, data }) });
         if (r.status !== 201) throw new Error(`raw create: HTTP ${r.status} ${await r.text()}`);
         sink += (await r.json()).version;
       });

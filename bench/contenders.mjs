@@ -6,6 +6,10 @@
 //             Idempotency-Key kept across retries (without one a retried write is not safe).
 // (c) replikit with no cache (store 'none', readPolicy 'network-only'), default readPreference and durability.
 // (d) replikit cache hits: memory store, readPolicy 'cache-first', after one warming read of every id.
+//
+// `headers` is the cluster's `headers` (its gateway token, `cluster.headers`): every contender sends it on every
+// request, the raw and cockatiel ones as fetch headers and replikit as its `headers` option, so all of them pay
+// for the same Authorization header and the gateways' same token check.
 import { randomUUID } from 'node:crypto';
 import { ConsecutiveBreaker, ExponentialBackoff, circuitBreaker, handleAll, retry, wrap } from 'cockatiel';
 import { createClient } from 'replikit';
@@ -31,16 +35,16 @@ function peerPolicy() {
 
 // ---------------------------------------------------------------------------------------------- reads
 
-export function rawReader({ replicas, ids }) {
+export function rawReader({ replicas, ids, headers }) {
   let rr = 0;
   return {
     name: '(a) raw fetch',
-    op: (_l, i) => fetch(docUrl(replicas[rr++ % replicas.length], COLLECTION, ids[i % ids.length])).then(json),
+    op: (_l, i) => fetch(docUrl(replicas[rr++ % replicas.length], COLLECTION, ids[i % ids.length]), { headers }).then(json),
     close: async () => {},
   };
 }
 
-export function peerReader({ replicas, ids }) {
+export function peerReader({ replicas, ids, headers }) {
   let rr = 0;
   const policy = peerPolicy();
   return {
@@ -48,16 +52,17 @@ export function peerReader({ replicas, ids }) {
     op: (_l, i) => {
       const id = ids[i % ids.length];
       // A retry moves on to the next replica, as a hand-written round-robin client would.
-      return policy.execute(() => fetch(docUrl(replicas[rr++ % replicas.length], COLLECTION, id)).then(json));
+      return policy.execute(() => fetch(docUrl(replicas[rr++ % replicas.length], COLLECTION, id), { headers }).then(json));
     },
     close: async () => {},
   };
 }
 
-export async function replikitReader({ primary, replicas, ids, cached = false, extra = {} }) {
+export async function replikitReader({ primary, replicas, headers, ids, cached = false, extra = {} }) {
   const db = await createClient({
     primary,
     replicas,
+    headers,
     cache: { store: cached ? 'memory' : 'none', maxEntries: Math.max(1000, ids.length * 2) },
     readPolicy: cached ? 'cache-first' : 'network-only',
     ...extra,
@@ -99,15 +104,15 @@ export async function waitForEndpointsUp(db, timeoutMs = 10000) {
 
 const payload = (i) => ({ n: i, at: 'bench', pad: 'x'.repeat(100) });
 
-export function rawWriter({ primary, withKey = false }) {
+export function rawWriter({ primary, headers, withKey = false }) {
   return {
     name: withKey ? '(a′) raw fetch + Idempotency-Key' : '(a) raw fetch',
     op: (l, i) => {
-      const headers = { 'content-type': 'application/json' };
-      if (withKey) headers['idempotency-key'] = randomUUID();
+      const h = { ...headers, 'content-type': 'application/json' };
+      if (withKey) h['idempotency-key'] = randomUUID();
       return fetch(docUrl(primary, WRITE_COLLECTION, `w${l}`), {
         method: 'PUT',
-        headers,
+        headers: h,
         body: JSON.stringify({ data: payload(i) }),
       }).then(json);
     },
@@ -115,7 +120,7 @@ export function rawWriter({ primary, withKey = false }) {
   };
 }
 
-export function peerWriter({ primary }) {
+export function peerWriter({ primary, headers }) {
   const policy = peerPolicy();
   return {
     name: '(b) fetch + cockatiel',
@@ -125,7 +130,7 @@ export function peerWriter({ primary }) {
       return policy.execute(() =>
         fetch(docUrl(primary, WRITE_COLLECTION, `w${l}`), {
           method: 'PUT',
-          headers: { 'content-type': 'application/json', 'idempotency-key': key },
+          headers: { ...headers, 'content-type': 'application/json', 'idempotency-key': key },
           body,
         }).then(json),
       );
@@ -134,8 +139,8 @@ export function peerWriter({ primary }) {
   };
 }
 
-export async function replikitWriter({ primary, replicas }) {
-  const db = await createClient({ primary, replicas, cache: { store: 'none' } });
+export async function replikitWriter({ primary, replicas, headers }) {
+  const db = await createClient({ primary, replicas, headers, cache: { store: 'none' } });
   await waitForEndpointsUp(db);
   const c = db.collection(WRITE_COLLECTION);
   return {

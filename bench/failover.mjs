@@ -33,6 +33,7 @@ export async function failoverTrials({ cluster, trials = 10, log = () => {} }) {
   const db = await createClient({
     primary,
     replicas,
+    headers: cluster.headers,
     cache: { store: 'none' },
     readPolicy: 'network-only',
     health: { intervalMs: 250, timeoutMs: 500 },

@@ -2,7 +2,8 @@
 // `node --cpu-prof` child process, summarized by self time: top functions and where time goes (wasm, glue.js,
 // undici/fetch, GC, idle).
 //
-// As a child: node --cpu-prof bench/profile.mjs child <raw|replikit> <endpointsJson> <idsJson> <ms>
+// As a child: node --cpu-prof bench/profile.mjs child <raw|replikit> <endpointsJson> <idsJson> <ms>, with
+// `{"headers": {...}}` (the cluster's client headers, i.e. its gateway token) on stdin: never in argv.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,6 +16,9 @@ const self = fileURLToPath(import.meta.url);
 if (process.argv[2] === 'child') {
   const [, , , mode, endpointsJson, idsJson, durationMs, extraJson] = process.argv;
   const { runLoad, combine } = await import('./lib.mjs');
+  let stdin = '';
+  for await (const chunk of process.stdin) stdin += chunk;
+  const { headers } = JSON.parse(stdin || '{}');
   if (mode.endsWith('-named')) {
     // The same Rust build before wasm-opt (target/bindgen, written by scripts/build.mjs), which keeps the
     // function names, loaded through its own wasm-bindgen glue: the profile then names Rust functions.
@@ -26,7 +30,7 @@ if (process.argv[2] === 'child') {
     if (mode === 'read-named') {
       const [primary, ...replicas] = JSON.parse(endpointsJson);
       const ids = JSON.parse(idsJson);
-      const db = await glue.createClient({ primary, replicas, cache: { store: 'none' }, readPolicy: 'network-only' });
+      const db = await glue.createClient({ primary, replicas, headers, cache: { store: 'none' }, readPolicy: 'network-only' });
       const { waitForEndpointsUp, COLLECTION } = await import('./contenders.mjs');
       await waitForEndpointsUp(db);
       const c = db.collection(COLLECTION);
@@ -36,7 +40,7 @@ if (process.argv[2] === 'child') {
     } else {
       // create-named: 100 KB documents through create (memory cache) against the in-process stub fetch.
       const { stubFetch, STUB, makeData } = await import('./boundary.mjs');
-      const db = await glue.createClient({ primary: STUB, fetch: stubFetch, cache: { store: 'memory' }, readPolicy: 'cache-first' });
+      const db = await glue.createClient({ primary: STUB, headers, fetch: stubFetch, cache: { store: 'memory' }, readPolicy: 'cache-first' });
       const { waitForEndpointsUp } = await import('./contenders.mjs');
       await waitForEndpointsUp(db);
       const c = db.collection('profile');
@@ -54,7 +58,7 @@ if (process.argv[2] === 'child') {
   const [primary, ...replicas] = JSON.parse(endpointsJson);
   const ids = JSON.parse(idsJson);
   const extra = extraJson ? JSON.parse(extraJson) : {};
-  const c = mode === 'raw' ? rawReader({ replicas, ids }) : await replikitReader({ primary, replicas, ids, extra });
+  const c = mode === 'raw' ? rawReader({ replicas, headers, ids }) : await replikitReader({ primary, replicas, headers, ids, extra });
   const r = combine([await runLoad({ concurrency: 16, durationMs: Number(durationMs), warmupMs: 300, op: c.op })]);
   await c.close();
   process.stdout.write(JSON.stringify({ p50: r.p50, opsPerSec: r.opsPerSec, errors: r.errors }));
@@ -147,12 +151,12 @@ const INTERESTING = new RegExp(
   ].join('|'),
 );
 
-function run(mode, { endpoints, ids, durationMs, extra }) {
+function run(mode, { endpoints, headers, ids, durationMs, extra }) {
   const dir = mkdtempSync(join(tmpdir(), 'replikit-bench-prof-'));
   try {
     const args = ['--cpu-prof', '--cpu-prof-dir', dir, self, 'child', mode, JSON.stringify(endpoints), JSON.stringify(ids), String(durationMs)];
     if (extra) args.push(JSON.stringify(extra));
-    const out = execFileSync(process.execPath, args, { encoding: 'utf8', timeout: 60000 });
+    const out = execFileSync(process.execPath, args, { encoding: 'utf8', timeout: 60000, input: JSON.stringify({ headers }) });
     const file = join(dir, readdirSync(dir).find((f) => f.endsWith('.cpuprofile')));
     return { run: JSON.parse(out), file, dir };
   } catch (e) {
@@ -162,8 +166,8 @@ function run(mode, { endpoints, ids, durationMs, extra }) {
 }
 
 /** Profiles `mode` ('raw' | 'replikit') for `durationMs`; returns the run's numbers and the profile summary. */
-export function profile(mode, { endpoints, ids, durationMs = 3000, extra }) {
-  const r = run(mode, { endpoints, ids, durationMs, extra });
+export function profile(mode, { endpoints, headers, ids, durationMs = 3000, extra }) {
+  const r = run(mode, { endpoints, headers, ids, durationMs, extra });
   try {
     return { run: r.run, ...summarizeProfile(r.file) };
   } finally {
@@ -172,8 +176,8 @@ export function profile(mode, { endpoints, ids, durationMs = 3000, extra }) {
 }
 
 /** Profiles the named (pre-wasm-opt) build: 'read-named' (reads at concurrency 16) or 'create-named' (100 KB creates). */
-export function profileNamed(mode, { endpoints = [], ids = [], durationMs = 3000 } = {}) {
-  const r = run(mode, { endpoints, ids, durationMs });
+export function profileNamed(mode, { endpoints = [], headers, ids = [], durationMs = 3000 } = {}) {
+  const r = run(mode, { endpoints, headers, ids, durationMs });
   try {
     return { run: r.run, ...inclusive(r.file, INTERESTING) };
   } finally {

@@ -110,11 +110,14 @@ function environment() {
 
 const ids = Array.from({ length: N_IDS }, (_, i) => `r${i}`);
 
+// Every gateway request carries the cluster's token: `cluster.headers` (the client option) goes to every contender
+// and client alike, `cluster.fetch` adds it to the harness's own fetches.
+
 /** Creates the read documents on the primary and waits until every replica has them. */
 async function seed(cluster) {
   const [primary, ...replicas] = cluster.endpoints;
   for (const id of ids) {
-    const r = await fetch(`${primary}/v1/c/${C.COLLECTION}/${id}`, {
+    const r = await cluster.fetch(`${primary}/v1/c/${C.COLLECTION}/${id}`, {
       method: 'PUT',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ data: { id, title: `document ${id}`, tags: ['bench', 'read'], n: Number(id.slice(1)), text: 'lorem ipsum '.repeat(15) } }),
@@ -123,7 +126,7 @@ async function seed(cluster) {
   }
   for (const url of replicas) {
     for (let i = 0; ; i++) {
-      const r = await fetch(`${url}/v1/c/${C.COLLECTION}/${ids.at(-1)}`);
+      const r = await cluster.fetch(`${url}/v1/c/${C.COLLECTION}/${ids.at(-1)}`);
       await r.arrayBuffer();
       if (r.status === 200) break;
       if (i > 200) throw new Error(`replica ${url} never got the seeded documents`);
@@ -156,11 +159,12 @@ async function loadTable(contenders, concurrencies = CONCURRENCY) {
 
 async function reads(cluster) {
   const [primary, ...replicas] = cluster.endpoints;
+  const { headers } = cluster;
   const contenders = [
-    C.rawReader({ replicas, ids }),
-    C.peerReader({ replicas, ids }),
-    await C.replikitReader({ primary, replicas, ids }),
-    await C.replikitReader({ primary, replicas, ids, cached: true }),
+    C.rawReader({ replicas, headers, ids }),
+    C.peerReader({ replicas, headers, ids }),
+    await C.replikitReader({ primary, replicas, headers, ids }),
+    await C.replikitReader({ primary, replicas, headers, ids, cached: true }),
   ];
   try {
     return await loadTable(contenders);
@@ -171,7 +175,8 @@ async function reads(cluster) {
 
 async function writes(cluster) {
   const [primary, ...replicas] = cluster.endpoints;
-  const contenders = [C.rawWriter({ primary }), C.rawWriter({ primary, withKey: true }), C.peerWriter({ primary }), await C.replikitWriter({ primary, replicas })];
+  const { headers } = cluster;
+  const contenders = [C.rawWriter({ primary, headers }), C.rawWriter({ primary, headers, withKey: true }), C.peerWriter({ primary, headers }), await C.replikitWriter({ primary, replicas, headers })];
   try {
     return await loadTable(contenders);
   } finally {
@@ -181,7 +186,7 @@ async function writes(cluster) {
 
 async function nodeCacheHits(cluster) {
   const [primary, ...replicas] = cluster.endpoints;
-  const c = await C.replikitReader({ primary, replicas, ids, cached: true });
+  const c = await C.replikitReader({ primary, replicas, headers: cluster.headers, ids, cached: true });
   try {
     const n = 20000;
     await timeSequential(2000, (i) => c.op(0, i));
@@ -197,19 +202,32 @@ async function nodeCacheHits(cluster) {
   }
 }
 
-async function browser(cluster) {
-  return browserCacheHits({ endpoints: cluster.endpoints, ids, n: 2000 });
+/**
+ * The browser's page is served from a local origin known only once its server listens: this section has its own
+ * cluster (sync, seeded like the shared one) started with `--cors-origin` that origin, as a web app's would be.
+ */
+async function browser() {
+  return browserCacheHits({
+    ids,
+    n: 2000,
+    withCluster: (origin, fn) =>
+      withCluster(['--cors-origin', origin], async (cluster) => {
+        log(`browser cluster up (CORS for ${origin}): ${cluster.endpoints.join(' ')}`);
+        await seed(cluster);
+        return fn(cluster);
+      }),
+  });
 }
 
 async function profiles(cluster) {
   const durationMs = 3000;
   const out = {
-    raw: profile('raw', { endpoints: cluster.endpoints, ids, durationMs }),
-    replikit: profile('replikit', { endpoints: cluster.endpoints, ids, durationMs }),
+    raw: profile('raw', { endpoints: cluster.endpoints, headers: cluster.headers, ids, durationMs }),
+    replikit: profile('replikit', { endpoints: cluster.endpoints, headers: cluster.headers, ids, durationMs }),
   };
   for (const mode of ['read-named', 'create-named']) {
     try {
-      out[mode] = profileNamed(mode, { endpoints: cluster.endpoints, ids, durationMs });
+      out[mode] = profileNamed(mode, { endpoints: cluster.endpoints, headers: cluster.headers, ids, durationMs });
     } catch (e) {
       out[mode] = { error: e?.stack ?? String(e) };
     }
@@ -220,6 +238,7 @@ async function profiles(cluster) {
 /** Diagnostic variants of (c) at concurrency 16, to see what its overhead depends on. */
 async function variants(cluster) {
   const [primary, ...replicas] = cluster.endpoints;
+  const { headers } = cluster;
   const list = [
     ['(a) raw fetch', null],
     ['(c) replikit no cache, defaults', {}],
@@ -230,7 +249,7 @@ async function variants(cluster) {
   const contenders = [];
   try {
     for (const [name, extra] of list) {
-      const c = extra ? await C.replikitReader({ primary, replicas, ids, extra }) : C.rawReader({ replicas, ids });
+      const c = extra ? await C.replikitReader({ primary, replicas, headers, ids, extra }) : C.rawReader({ replicas, headers, ids });
       contenders.push({ ...c, name });
     }
     return await loadTable(contenders, [16]);
@@ -312,19 +331,20 @@ function report(env, totalSeconds) {
   md.push('- command: `npm run bench`, i.e. `bash scripts/bootstrap.sh test && node scripts/build.mjs && cargo build -p replikit-server --release --quiet && node bench/run.mjs`');
   md.push(`- settings: each load cell is ${ROUNDS} interleaved rounds (odd rounds in reverse contender order, so drift in the machine's load hits every contender alike) of ${CELL_MS} ms measured after ${WARMUP_MS} ms of warm-up (discarded), samples pooled; N async loops issuing requests back to back; latency per op by \`performance.now()\`; p50/p99 nearest-rank; throughput = successful ops / measured seconds.`);
   md.push('- clusters: `replikit-server dev-cluster` (release build) with 1 primary + 2 replicas on 127.0.0.1, PostgreSQL 15 (`fsync = off`, data in /dev/shm), `--replication sync` (quorum ANY 1 of the standbys) unless said otherwise; client, gateways and PostgreSQL all share this machine\'s CPUs.');
+  md.push('- credentials: the gateways require the cluster\'s generated token, so every request of every contender carries the same `Authorization: Bearer <token>` header (raw and cockatiel fetches as a fetch header, replikit through its `headers` option) and every gateway checks it alike.');
   md.push('- **Noise:** the machine is shared with other work and the load generator competes with the servers for 2 cores, so absolute numbers move from run to run. Compare contenders by the ratios measured in the same run, cell by cell, not across runs.');
   md.push('');
 
   md.push('## Reads');
   md.push('');
-  md.push(`All read contenders read the same ${N_IDS} pre-created documents (~300 bytes of data each), cycling through the ids, from the same two replica gateways. (a) \`fetch(url).then(r => r.json())\` round-robin over the replicas; (b) the same inside cockatiel \`wrap(retry(handleAll, {maxAttempts: 3, ExponentialBackoff}), circuitBreaker(handleAll, {halfOpenAfter: 1000, ConsecutiveBreaker(5)}))\`; (c) \`createClient({primary, replicas, cache: {store: 'none'}, readPolicy: 'network-only'})\` and \`get(id)\` (readPreference replicaPreferred, consistency session: the defaults); (d) the same client with \`cache: {store: 'memory'}\`, \`readPolicy: 'cache-first'\`, after one warming read of every id.`);
+  md.push(`All read contenders read the same ${N_IDS} pre-created documents (~300 bytes of data each), cycling through the ids, from the same two replica gateways. (a) \`fetch(url, {headers}).then(r => r.json())\` round-robin over the replicas; (b) the same inside cockatiel \`wrap(retry(handleAll, {maxAttempts: 3, ExponentialBackoff}), circuitBreaker(handleAll, {halfOpenAfter: 1000, ConsecutiveBreaker(5)}))\`; (c) \`createClient({primary, replicas, headers, cache: {store: 'none'}, readPolicy: 'network-only'})\` and \`get(id)\` (readPreference replicaPreferred, consistency session: the defaults); (d) the same client with \`cache: {store: 'memory'}\`, \`readPolicy: 'cache-first'\`, after one warming read of every id.`);
   md.push('');
   md.push(results.reads ? loadSection(results.reads) : '');
   md.push(err('reads'));
 
   md.push('## Writes');
   md.push('');
-  md.push('Each of the N loops replaces its own document (`PUT /v1/c/benchw/w{loop}`, ~130 bytes of data) on the primary. (a) raw `fetch` PUT without an idempotency key; (a′) the same with an `Idempotency-Key` (the gateway then also stores the response in the same transaction); (b) cockatiel as for reads, fixed primary, one `Idempotency-Key` per logical write kept across retries (a retried write without one is not safe); (c) `createClient({primary, replicas, cache: {store: \'none\'}})` and `replace(id, data)`, default durability `quorum` (the client always sends an `Idempotency-Key`). The goal ratios compare (c) with (a); (c)/(a′) is the like-for-like comparison of the client itself.');
+  md.push('Each of the N loops replaces its own document (`PUT /v1/c/benchw/w{loop}`, ~130 bytes of data) on the primary. (a) raw `fetch` PUT without an idempotency key; (a′) the same with an `Idempotency-Key` (the gateway then also stores the response in the same transaction); (b) cockatiel as for reads, fixed primary, one `Idempotency-Key` per logical write kept across retries (a retried write without one is not safe); (c) `createClient({primary, replicas, headers, cache: {store: \'none\'}})` and `replace(id, data)`, default durability `quorum` (the client always sends an `Idempotency-Key`). The goal ratios compare (c) with (a); (c)/(a′) is the like-for-like comparison of the client itself.');
   for (const [key, title] of [['writes-sync', '### Sync replication (`--replication sync`, durability quorum)'], ['writes-async', '### Async replication (`--replication async`)']]) {
     md.push('');
     md.push(title);
@@ -362,7 +382,7 @@ function report(env, totalSeconds) {
   if (hitRows.length) md.push(table(['where', 'what', 'ops', 'p50 µs', 'p99 µs', 'mean µs (wall / ops)'], hitRows));
   if (b) {
     md.push('');
-    md.push(`Headless Chromium ${b.version} (Debian's, through playwright-core), page served from 127.0.0.1, crossOriginIsolated=${b.crossOriginIsolated} (timer resolution ${b.crossOriginIsolated ? '5 µs' : '100 µs'}); page errors: ${b.pageErrors.length ? b.pageErrors.join('; ') : 'none'}.`);
+    md.push(`Headless Chromium ${b.version} (Debian's, through playwright-core), page served from 127.0.0.1 (its own sync cluster, started with \`--cors-origin\` the page's origin; the token given to the page by the harness, not in any URL or argv), crossOriginIsolated=${b.crossOriginIsolated} (timer resolution ${b.crossOriginIsolated ? '5 µs' : '100 µs'}); page errors: ${b.pageErrors.length ? b.pageErrors.join('; ') : 'none'}.`);
   }
   md.push(err('cache-node'));
   md.push(err('browser'));
@@ -497,7 +517,7 @@ if (replay) {
 log(`replikit ${env.replikit}, ${env.node}, ${env.nproc} CPUs ${env.cpu}, load ${env.loadavg}`);
 try {
   await section('size', async () => size());
-  const needSync = !ONLY || ['reads', 'writes-sync', 'cache-node', 'browser', 'boundary', 'profile', 'variants', 'failover'].some((s) => ONLY.has(s));
+  const needSync = !ONLY || ['reads', 'writes-sync', 'cache-node', 'boundary', 'profile', 'variants', 'failover'].some((s) => ONLY.has(s));
   if (needSync) {
     await withCluster([], async (cluster) => {
       log(`sync cluster up: ${cluster.endpoints.join(' ')}`);
@@ -505,13 +525,13 @@ try {
       await section('reads', () => reads(cluster));
       await section('writes-sync', () => writes(cluster));
       await section('cache-node', () => nodeCacheHits(cluster));
-      await section('browser', () => browser(cluster));
       await section('boundary', () => boundary({ cluster, log }));
       await section('profile', () => profiles(cluster));
       await section('variants', () => variants(cluster));
       await section('failover', () => failoverTrials({ cluster, trials: TRIALS, log }));
     });
   }
+  await section('browser', () => browser());
   if (!ONLY || ONLY.has('writes-async')) {
     await withCluster(['--replication', 'async'], async (cluster) => {
       log(`async cluster up: ${cluster.endpoints.join(' ')}`);
