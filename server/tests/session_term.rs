@@ -12,24 +12,6 @@ use std::time::Duration;
 use common::*;
 use replikit_server::client::HttpResponse;
 
-/// A stopped process, killed however the test ends.
-struct Stopped(i32);
-
-impl Stopped {
-    fn new(pid: i32) -> Stopped {
-        // SAFETY: kill(2) on a PostgreSQL child process of this test's own cluster.
-        assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0, "SIGSTOP {pid}");
-        Stopped(pid)
-    }
-}
-
-impl Drop for Stopped {
-    fn drop(&mut self) {
-        // SAFETY: as above.
-        unsafe { libc::kill(self.0, libc::SIGKILL) };
-    }
-}
-
 fn mark(r: &HttpResponse) -> (String, String) {
     let term = r.header("x-replikit-term").expect("X-Replikit-Term on a write").to_string();
     (term, position(r).to_string())
@@ -54,9 +36,7 @@ fn a_write_lost_in_a_failover_is_reported_to_its_session_and_a_kept_one_is_serve
     let replayed = read(&format!("{n1}/v1/c/{c}/kept"), &kept);
     assert_eq!(replayed.status, 200, "{}", String::from_utf8_lossy(&replayed.body));
 
-    let receiver = sql(cluster.info.nodes[1].pg_port, "SELECT pid FROM pg_stat_wal_receiver");
-    let pid: i32 = receiver[0][0].as_deref().expect("n1 has a WAL receiver").parse().unwrap();
-    let stopped = Stopped::new(pid);
+    let stopped = StoppedReceiver::stop(&cluster, 1, libc::SIGKILL);
     let lost = req("PUT", &format!("{n0}/v1/c/{c}/lost"), &[], Some(r#"{"data":{"v":2}}"#));
     assert_eq!(lost.status, 201);
     let lost = mark(&lost);
@@ -64,13 +44,7 @@ fn a_write_lost_in_a_failover_is_reported_to_its_session_and_a_kept_one_is_serve
 
     cluster.admin("kill", "n0");
     drop(stopped);
-    // n1's postmaster restarts its processes after the receiver's death; then it can be promoted.
-    let up = eventually(Duration::from_secs(30), || {
-        (try_req("GET", &format!("{n1}/v1/health"), &[], None, Duration::from_secs(2)).ok()?.status == 200)
-            .then_some(())
-    });
-    up.expect("n1 back after its receiver was killed");
-    cluster.admin("promote", "n1");
+    promote_once_recovered(&cluster, 1);
     let promoted = eventually(Duration::from_secs(10), || {
         let r = req("PUT", &format!("{n1}/v1/c/{c}/after"), &[], Some(r#"{"data":{}}"#));
         (r.status == 201).then_some(r)

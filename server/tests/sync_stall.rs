@@ -12,24 +12,6 @@ use std::time::{Duration, Instant};
 use common::*;
 use replikit_server::client::HttpResponse;
 
-/// A stopped process, continued however the test ends.
-struct Stopped(i32);
-
-impl Stopped {
-    fn new(pid: i32) -> Stopped {
-        // SAFETY: kill(2) on a PostgreSQL child process of this test's own cluster.
-        assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0, "SIGSTOP {pid}");
-        Stopped(pid)
-    }
-}
-
-impl Drop for Stopped {
-    fn drop(&mut self) {
-        // SAFETY: as above.
-        unsafe { libc::kill(self.0, libc::SIGCONT) };
-    }
-}
-
 fn sync_rep_waiters(pg_port: u16) -> u64 {
     let rows = sql(pg_port, "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep'");
     rows[0][0].as_deref().unwrap_or("0").parse().unwrap()
@@ -45,7 +27,7 @@ fn quorum_put(url: &str, key: &str) -> HttpResponse {
 fn a_stalled_standby_makes_quorum_writes_outcome_unknown_and_leaves_no_backend_in_syncrep() {
     let cluster = DevCluster::start(&["--replicas", "1"]);
     let n0 = cluster.url(0);
-    let (pg0, pg1) = (cluster.info.nodes[0].pg_port, cluster.info.nodes[1].pg_port);
+    let pg0 = cluster.info.nodes[0].pg_port;
     let c = fresh_collection("stall");
     // The watchdog makes n1 synchronous once it streams.
     let synchronous = eventually(Duration::from_secs(15), || {
@@ -55,9 +37,7 @@ fn a_stalled_standby_makes_quorum_writes_outcome_unknown_and_leaves_no_backend_i
     assert!(synchronous.is_some(), "n1 never became a synchronous standby");
     assert_eq!(quorum_put(&format!("{n0}/v1/c/{c}/warm"), &format!("warm-{c}")).status, 201);
 
-    let receiver = sql(pg1, "SELECT pid FROM pg_stat_wal_receiver");
-    let pid: i32 = receiver[0][0].as_deref().expect("n1 has a WAL receiver").parse().unwrap();
-    let stalled = Stopped::new(pid);
+    let stalled = StoppedReceiver::stop(&cluster, 1, libc::SIGCONT);
 
     // Six quorum writes at once, each past the 7 s deadline.
     let writers: Vec<_> = (0..6)

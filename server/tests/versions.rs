@@ -46,29 +46,6 @@ fn a_deleted_and_recreated_document_never_matches_its_old_etag() {
     assert_eq!(replaced.status, 200, "a replace is 200, whatever the version");
 }
 
-/// A stopped process, killed however the test ends.
-struct Stopped(i32);
-
-impl Drop for Stopped {
-    fn drop(&mut self) {
-        // SAFETY: kill(2) on a PostgreSQL child process of this test's own cluster.
-        unsafe { libc::kill(self.0, libc::SIGKILL) };
-    }
-}
-
-/// Promote `node`, retrying while its postmaster is still restarting after the receiver's death
-/// (health can answer just before that restart begins).
-fn promote_once_recovered(cluster: &DevCluster, node: &str) {
-    let auth = format!("Bearer {}", cluster.info.admin_token);
-    let url = format!("{}/admin/nodes/{node}/promote", cluster.info.admin_url);
-    let promoted = eventually(Duration::from_secs(30), || {
-        let r =
-            replikit_server::client::request("POST", &url, &[("Authorization", &auth)], None, Duration::from_secs(60));
-        (r.ok()?.status == 200).then_some(())
-    });
-    promoted.unwrap_or_else(|| panic!("{node} could not be promoted"));
-}
-
 #[test]
 fn a_failover_that_loses_an_async_tail_never_reissues_a_lost_version() {
     let cluster = DevCluster::start(&["--replicas", "1", "--replication", "async"]);
@@ -82,11 +59,7 @@ fn a_failover_that_loses_an_async_tail_never_reissues_a_lost_version() {
 
     // The tail n1 never receives: 64 writes of d (PostgreSQL logs sequences 32 values ahead, so
     // this tail uses values the promoted n1 hands out again).
-    let receiver = sql(cluster.info.nodes[1].pg_port, "SELECT pid FROM pg_stat_wal_receiver");
-    let pid: i32 = receiver[0][0].as_deref().expect("n1 has a WAL receiver").parse().unwrap();
-    // SAFETY: as in `Stopped`.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0);
-    let stopped = Stopped(pid);
+    let stopped = StoppedReceiver::stop(&cluster, 1, libc::SIGKILL);
     let mut lost = HashSet::new();
     for n in 1..=64 {
         let r = req("PATCH", &format!("{n0}/v1/c/{c}/d"), &[], Some(&format!(r#"{{"n":{n}}}"#)));
@@ -95,12 +68,7 @@ fn a_failover_that_loses_an_async_tail_never_reissues_a_lost_version() {
     }
     cluster.admin("kill", "n0");
     drop(stopped);
-    let up = eventually(Duration::from_secs(30), || {
-        (try_req("GET", &format!("{n1}/v1/health"), &[], None, Duration::from_secs(2)).ok()?.status == 200)
-            .then_some(())
-    });
-    up.expect("n1 back after its receiver was killed");
-    promote_once_recovered(&cluster, "n1");
+    promote_once_recovered(&cluster, 1);
 
     // The new primary writes d 64 times with other contents.
     let mut new = HashSet::new();

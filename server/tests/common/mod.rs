@@ -223,3 +223,47 @@ pub fn sql(pg_port: u16, sql: &str) -> Vec<Vec<Option<String>>> {
             .collect()
     })
 }
+
+/// The WAL receiver of a standby, stopped (SIGSTOP) so that the primary's next writes do not
+/// reach it. However the test ends, the receiver gets `on_drop`: SIGCONT to resume streaming, or
+/// SIGKILL so that what the kernel had buffered for it is lost too (the standby's postmaster then
+/// restarts it from the standby's own WAL: a failover that loses an async tail).
+pub struct StoppedReceiver {
+    pid: i32,
+    on_drop: i32,
+}
+
+impl StoppedReceiver {
+    pub fn stop(cluster: &DevCluster, node: usize, on_drop: i32) -> StoppedReceiver {
+        let receiver = sql(cluster.info.nodes[node].pg_port, "SELECT pid FROM pg_stat_wal_receiver");
+        let pid: i32 = receiver[0][0].as_deref().expect("the standby has a WAL receiver").parse().unwrap();
+        // SAFETY: kill(2) on a PostgreSQL child process of this test's own cluster.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0, "SIGSTOP {pid}");
+        StoppedReceiver { pid, on_drop }
+    }
+}
+
+impl Drop for StoppedReceiver {
+    fn drop(&mut self) {
+        // SAFETY: as above.
+        unsafe { libc::kill(self.pid, self.on_drop) };
+    }
+}
+
+/// Promote standby `node` once it answers again after its receiver was killed, retrying while its
+/// postmaster is still restarting (health can answer just before that restart begins).
+pub fn promote_once_recovered(cluster: &DevCluster, node: usize) {
+    let url = cluster.url(node);
+    let up = eventually(Duration::from_secs(30), || {
+        (try_req("GET", &format!("{url}/v1/health"), &[], None, Duration::from_secs(2)).ok()?.status == 200)
+            .then_some(())
+    });
+    up.unwrap_or_else(|| panic!("n{node} not back after its receiver was killed"));
+    let auth = format!("Bearer {}", cluster.info.admin_token);
+    let promote = format!("{}/admin/nodes/n{node}/promote", cluster.info.admin_url);
+    let promoted = eventually(Duration::from_secs(30), || {
+        let r = client::request("POST", &promote, &[("Authorization", &auth)], None, Duration::from_secs(60));
+        (r.ok()?.status == 200).then_some(())
+    });
+    promoted.unwrap_or_else(|| panic!("n{node} could not be promoted"));
+}
