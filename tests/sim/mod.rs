@@ -298,16 +298,7 @@ impl ServerModel for PgCluster {
         };
         let n = &self.nodes[i];
         if n.not_a_gateway {
-            return (
-                arrive,
-                Outcome::Response(Response {
-                    status: 404,
-                    body: "Not Found".into(),
-                    node: None,
-                    position: None,
-                    ..Default::default()
-                }),
-            );
+            return (arrive, not_a_gateway());
         }
         let primary_pos = self.nodes.iter().filter(|p| p.role == Role::Primary).map(|p| p.position).max().unwrap_or(0);
         let lag = match n.role {
@@ -339,16 +330,7 @@ impl ServerModel for PgCluster {
             }
         };
         if self.nodes[i].not_a_gateway {
-            return (
-                arrive,
-                Outcome::Response(Response {
-                    status: 404,
-                    body: "Not Found".into(),
-                    node: None,
-                    position: None,
-                    ..Default::default()
-                }),
-            );
+            return (arrive, not_a_gateway());
         }
         let (status, body) = if req.method != Method::Get && self.nodes[i].refuses_writes {
             (401, err("unauthorized"))
@@ -398,6 +380,11 @@ fn ok(status: u16, node: &str, position: u64, body: String) -> Outcome {
         body,
         ..Default::default()
     })
+}
+
+/// What another kind of server answers: 404 with no Replikit error body and no node headers.
+fn not_a_gateway() -> Outcome {
+    Outcome::Response(Response { status: 404, body: "Not Found".into(), ..Default::default() })
 }
 
 fn err(code: &str) -> String {
