@@ -2,14 +2,13 @@
 // literally and run nothing. A stand-in gateway and admin API send them; the real scripts/serve-www.mjs serves the
 // real www/ and dist/ to headless Chromium.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { launchChromium } from '../js/helpers.mjs';
-import { root, sleep } from './processes.mjs';
+import { sleep, startServeWww } from './processes.mjs';
 
 const HOSTILE = '<img src=x onerror="window.__pwned=(window.__pwned||0)+1">';
 const TOKEN = 'hostile-test-token';
@@ -59,18 +58,7 @@ before(async () => {
     pid: 1,
     dataDir: '/x/hostile',
   }));
-  const ready = join(dir, 'url');
-  const child = spawn(process.execPath, ['scripts/serve-www.mjs'], {
-    cwd: root,
-    env: { ...process.env, REPLIKIT_CLUSTER_FILE: clusterFile, REPLIKIT_WWW_PORT: '0', REPLIKIT_WWW_READY_FILE: ready },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-  let url;
-  for (let i = 0; i < 100 && !url; i++) {
-    await sleep(50);
-    try { url = readFileSync(ready, 'utf8'); } catch {}
-  }
-  assert.ok(url, 'serve-www listens');
+  const { child, url } = await startServeWww(clusterFile, join(dir, 'url'));
   www = { child, url };
   browser = await launchChromium();
 });

@@ -22,6 +22,22 @@ export function processesWith(needle) {
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/** `scripts/serve-www.mjs` on a free port for the cluster described by `clusterFile`; resolves once it listens. */
+export async function startServeWww(clusterFile, readyFile) {
+  const child = spawn(process.execPath, ['scripts/serve-www.mjs'], {
+    cwd: root,
+    env: { ...process.env, REPLIKIT_CLUSTER_FILE: clusterFile, REPLIKIT_WWW_PORT: '0', REPLIKIT_WWW_READY_FILE: readyFile },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  let url;
+  for (let i = 0; i < 100 && !url; i++) {
+    await sleep(50);
+    try { url = readFileSync(readyFile, 'utf8'); } catch {}
+  }
+  assert.ok(url, 'serve-www listens');
+  return { child, url };
+}
+
 /** Waits until `processesWith(needle)` is empty (the cluster's shutdown takes a moment); returns what is left. */
 export async function leftBehind(needle, ms = 10000) {
   const deadline = Date.now() + ms;

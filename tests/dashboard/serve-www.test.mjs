@@ -2,14 +2,13 @@
 // request can send it: it answers only its own Host and origin, never lets a page frame it, bounds bodies, and a
 // malformed request target does not kill it. Its dev cluster is a stand-in admin API that records what reached it.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, request } from 'node:http';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { root, sleep } from './processes.mjs';
+import { startServeWww } from './processes.mjs';
 
 const ADMIN_TOKEN = 'admin-token-never-in-the-browser';
 const GATEWAY_TOKEN = 'gateway-token-for-the-dashboard';
@@ -37,18 +36,7 @@ before(async () => {
     pid: 1,
     dataDir: '/x/y',
   }), { mode: 0o600 });
-  const ready = join(dir, 'url');
-  const child = spawn(process.execPath, ['scripts/serve-www.mjs'], {
-    cwd: root,
-    env: { ...process.env, REPLIKIT_CLUSTER_FILE: clusterFile, REPLIKIT_WWW_PORT: '0', REPLIKIT_WWW_READY_FILE: ready },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-  let url;
-  for (let i = 0; i < 100 && !url; i++) {
-    await sleep(50);
-    try { url = readFileSync(ready, 'utf8'); } catch {}
-  }
-  assert.ok(url, 'serve-www listens');
+  const { child, url } = await startServeWww(clusterFile, join(dir, 'url'));
   const port = Number(new URL(url).port);
   www = { child, port, origin: `http://127.0.0.1:${port}` };
 });
